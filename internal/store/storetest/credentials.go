@@ -129,7 +129,7 @@ var credentialTests = []test{
 		}
 		wantCreds(t, s, "acme", "u1", []byte("sealed"), firstStep+6, 10)
 		// Another operator's steps are its own.
-		activate(t, s, "acme", "u2", []byte("sealed-2"), firstStep, nil)
+		activate(t, s, "acme", "u2", []byte("sealed-2"), firstStep, hashes("u2-", 3))
 		if !useStep(t, s, "acme", "u2", firstStep+1) {
 			t.Fatal("u2's step refused because of u1's")
 		}

@@ -49,7 +49,7 @@ type Store interface {
 	// CreateSession stores s under id and adds it to the operator's index.
 	// The backend may drop it after s.ExpiresAt.
 	CreateSession(ctx context.Context, id []byte, s Session) error
-	// GetSession returns ErrNotFound when absent or past ExpiresAt.
+	// GetSession returns ErrNotFound when absent. It does not judge expiry: the gateway does, with its own clock.
 	GetSession(ctx context.Context, tenantID string, id []byte) (Session, error)
 	// UpdateSession replaces an existing session; ErrNotFound if it is gone (revoked meanwhile).
 	UpdateSession(ctx context.Context, id []byte, s Session) error

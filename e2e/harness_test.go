@@ -57,6 +57,12 @@ func runMain(m *testing.M) int {
 		}
 	}
 
+	// VECTIS_E2E_BINARY runs an already built binary instead (quicker when iterating on tests only).
+	if bin := os.Getenv("VECTIS_E2E_BINARY"); bin != "" {
+		gatewayBin = bin
+		return m.Run()
+	}
+
 	tmp, err := os.MkdirTemp("", "vectis-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

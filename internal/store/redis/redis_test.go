@@ -16,6 +16,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/vectis/mfa-gateway/internal/directory"
+	"github.com/vectis/mfa-gateway/internal/lockout"
 	"github.com/vectis/mfa-gateway/internal/session"
 	"github.com/vectis/mfa-gateway/internal/store"
 	"github.com/vectis/mfa-gateway/internal/store/redis/redistest"
@@ -874,5 +875,34 @@ func TestHotPathsAreOneCommand(t *testing.T) {
 		if name != "get" && name != "evalsha" && !inScript[name] && !strings.HasPrefix(name, "config") && name != "info" {
 			t.Fatalf("unexpected command %s in %v", name, calls)
 		}
+	}
+}
+
+// TestLockoutSurvivesRestartWithAOF: with the documented AOF setting, a lock outlives a Redis crash
+// (SIGKILL) and the Store carries on without being reopened.
+func TestLockoutSurvivesRestartWithAOF(t *testing.T) {
+	srv := redistest.StartAOF(t)
+	s := openFresh(t, srv.URL())
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	for i := range 5 {
+		if _, err := s.Attempt(ctx, "acme", "u1", now.Add(time.Duration(i)*time.Second), 5, 15*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	var v lockout.Verdict
+	var err error
+	for {
+		v, err = s.Attempt(ctx, "acme", "u1", now.Add(time.Minute), 5, 15*time.Minute)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || v.Allowed || v.Count != 5 {
+		t.Fatalf("Attempt after a restart = %+v, %v; want still locked at 5", v, err)
 	}
 }

@@ -42,6 +42,22 @@ func Start(t testing.TB) *Server {
 	return start(t, func(s *Server) ([]string, error) { return s.plainArgs(), nil })
 }
 
+// StartAOF is Start with append-only persistence, fsync'd on every write (the documented production
+// setting): data survives Stop and Restart, which the outage tests use to show that lockout counters
+// and used TOTP steps outlive a Redis crash.
+func StartAOF(t testing.TB) *Server {
+	t.Helper()
+	return start(t, func(s *Server) ([]string, error) {
+		args := s.plainArgs()
+		for i, a := range args {
+			if a == "--appendonly" {
+				args[i+1] = "yes"
+			}
+		}
+		return append(args, "--appendfsync", "always"), nil
+	})
+}
+
 func (s *Server) plainArgs() []string {
 	return []string{
 		"--port", strconv.Itoa(s.port),
@@ -106,7 +122,8 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart stops the server if it runs and starts a new, empty one on the same port.
+// Restart stops the server if it runs and starts it again on the same port: empty after Start,
+// with its data after StartAOF.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()

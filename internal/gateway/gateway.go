@@ -3,13 +3,24 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/assertion"
+	"github.com/vectis/mfa-gateway/internal/directory"
+	"github.com/vectis/mfa-gateway/internal/keys"
 	"github.com/vectis/mfa-gateway/internal/store"
+	"github.com/vectis/mfa-gateway/internal/web"
 )
 
 // Next is the rest of the handler chain (Caddy's next handler, or a plain handler in tests).
@@ -35,6 +46,10 @@ type Options struct {
 	OnIdentity func(r *http.Request, id Identity)
 	// Secure forces the Secure cookie attribute even on plain HTTP (behind a TLS-terminating proxy).
 	Secure bool
+	// ClientIP returns the client address as Caddy's trusted-proxy handling decided (default: socket peer).
+	ClientIP func(r *http.Request) string
+	// AssertionIssuer is the iss of the identity assertion (default "vectis-gateway").
+	AssertionIssuer string
 }
 
 // OpenFunc opens the store. The gateway calls it lazily on the first request that needs the store
@@ -43,20 +58,158 @@ type OpenFunc func(ctx context.Context) (store.Store, error)
 
 // Gateway is one configured instance.
 type Gateway struct {
-	cfg  config.Config
-	open OpenFunc
-	opts Options
+	cfg    config.Config
+	open   OpenFunc
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	rand   io.Reader
+	keys   *keys.Ring
+	pages  *web.Renderer
+	hasher *directory.Hasher
+	static http.Handler
+
+	mu     sync.Mutex // guards st and signer while the store is being opened
+	st     store.Store
+	signer atomic.Pointer[assertion.Signer]
 }
 
-// New builds a gateway from a normalized, validated configuration.
+// storeTimeout bounds each request's store work: a slow store must deny quickly, not hang the request.
+const storeTimeout = 3 * time.Second
+
+// New builds a gateway from a normalized, validated configuration. It does no I/O.
 func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
-	return &Gateway{cfg: cfg, open: open, opts: opts}, nil
-}
-
-// Handle serves one request: gateway pages, portal pass-through, or an authenticated pass-through to next.
-func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) error {
-	return next(w, r)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ring, err := keys.New(cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading secret_key: %w", err)
+	}
+	pages, err := web.New()
+	if err != nil {
+		return nil, fmt.Errorf("loading page templates: %w", err)
+	}
+	g := &Gateway{cfg: cfg, open: open, opts: opts, log: opts.Logger, now: opts.Now, rand: opts.Rand,
+		keys: ring, pages: pages, hasher: directory.NewHasher(0), static: web.Static()}
+	if g.log == nil {
+		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.rand == nil {
+		g.rand = rand.Reader
+	}
+	if g.opts.AssertionIssuer == "" {
+		g.opts.AssertionIssuer = "vectis-gateway"
+	}
+	return g, nil
 }
 
 // Close releases what New made (not the store: its opener's owner releases that).
 func (g *Gateway) Close() error { return nil }
+
+// errStoreUnavailable marks machinery failures (store down, timeout): the answer is 503, never a pass-through.
+var errStoreUnavailable = errors.New("store unavailable")
+
+// backend returns the open store and signer, opening and bootstrapping on first use. A failure is returned
+// (and retried on the next request) so an outage at start-up heals without a restart.
+func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sg := g.signer.Load(); g.st != nil && sg != nil {
+		return g.st, sg, nil
+	}
+	if g.st == nil {
+		st, err := g.open(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: opening: %v", errStoreUnavailable, err)
+		}
+		g.st = st
+	}
+	if err := g.bootstrap(ctx, g.st); err != nil {
+		return nil, nil, fmt.Errorf("%w: bootstrap: %v", errStoreUnavailable, err)
+	}
+	return g.st, g.signer.Load(), nil
+}
+
+// bootstrap imports the seed into an empty store and loads (or creates, once across replicas) the signing key.
+func (g *Gateway) bootstrap(ctx context.Context, st store.Store) error {
+	if g.cfg.Seed != "" {
+		if err := g.importSeed(ctx, st); err != nil {
+			return err
+		}
+	}
+	der, err := assertion.GenerateKey(g.rand)
+	if err != nil {
+		return err
+	}
+	sealed, err := g.keys.Seal(g.rand, der, []byte("assertion-signing-key"))
+	if err != nil {
+		return err
+	}
+	stored, err := st.PutMetaIfAbsent(ctx, "assertion-signing-key", sealed)
+	if err != nil {
+		return err
+	}
+	der, err = g.keys.Open(stored, []byte("assertion-signing-key"))
+	if err != nil {
+		return fmt.Errorf("opening the stored signing key (was secret_key changed?): %w", err)
+	}
+	signer, err := assertion.NewSigner(der)
+	if err != nil {
+		return err
+	}
+	g.signer.Store(signer)
+	return nil
+}
+
+func (g *Gateway) importSeed(ctx context.Context, st store.Store) error {
+	empty, err := st.Empty(ctx)
+	if err != nil || !empty {
+		return err
+	}
+	data, err := os.ReadFile(g.cfg.Seed)
+	if err != nil {
+		return fmt.Errorf("reading seed: %w", err)
+	}
+	seed, err := directory.ParseSeed(data)
+	if err != nil {
+		return fmt.Errorf("seed %s: %w", g.cfg.Seed, err)
+	}
+	seal := func(p []byte) ([]byte, error) { return g.keys.Seal(g.rand, p, []byte("sso-client-secret")) }
+	res, err := directory.Import(ctx, st, seed, g.hasher, g.rand, seal, g.now())
+	if err != nil {
+		return fmt.Errorf("importing seed: %w", err)
+	}
+	g.log.Info("imported seed into empty store", "file", g.cfg.Seed, "tenants", res.Tenants, "operators", res.Operators)
+	return nil
+}
+
+// Handle serves one request: gateway pages, portal pass-through, or an authenticated pass-through to next.
+func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) error {
+	// Invariant 2: no client-supplied identity header reaches any upstream, on any host.
+	stripIdentityHeaders(r.Header)
+
+	// Invariant 3: the portal never touches the store.
+	if config.MatchHost(g.cfg.PortalHosts, r.Host) {
+		return next(w, r)
+	}
+	if r.URL.Path == "/.vectis" || strings.HasPrefix(r.URL.Path, "/.vectis/") {
+		g.route(w, r)
+		return nil
+	}
+	return g.passAuthenticated(w, r, next)
+}
+
+// stripIdentityHeaders deletes every header that an upstream could read as X-Vectis-*: any letter case
+// (Go canonicalizes), and the underscore spelling that CGI-style frameworks fold into the same variable.
+func stripIdentityHeaders(h http.Header) {
+	for name := range h {
+		n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		if strings.HasPrefix(n, "x-vectis-") || n == "x-vectis" {
+			delete(h, name)
+		}
+	}
+}

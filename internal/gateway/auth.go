@@ -1,0 +1,160 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/vectis/mfa-gateway/internal/assertion"
+	"github.com/vectis/mfa-gateway/internal/session"
+	"github.com/vectis/mfa-gateway/internal/store"
+	"github.com/vectis/mfa-gateway/internal/web"
+)
+
+// touchEvery bounds how often a request writes last-seen: idle expiry is accurate to this, and the hot
+// path reads without writing on all other requests.
+const touchEvery = time.Minute
+
+// current is a session found for the request.
+type current struct {
+	tok string
+	id  [32]byte
+	s   session.Session
+}
+
+// loadSession finds this browser's session. (nil, nil) means none or no longer valid; an error means the
+// machinery failed and the caller must deny with 503.
+func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Store) (*current, error) {
+	tok := g.sessionToken(r)
+	if tok == "" {
+		return nil, nil
+	}
+	tenant, id, ok := parseToken(tok)
+	if !ok {
+		return nil, nil
+	}
+	s, err := st.GetSession(ctx, tenant, id[:])
+	if errors.Is(err, session.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := g.now()
+	if s.TenantID != tenant || !now.Before(s.ExpiresAt) ||
+		(s.State == session.StateActive && !now.Before(s.LastSeen.Add(g.cfg.SessionIdle))) {
+		// Expired: remove it now so a stale cookie cannot come back (best effort; the record is dead anyway).
+		_ = st.DeleteSession(ctx, tenant, id[:])
+		return nil, nil
+	}
+	return &current{tok: tok, id: id, s: s}, nil
+}
+
+// passAuthenticated lets a fully signed-in operator through with identity headers; anything else is denied.
+func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next Next) error {
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	st, signer, err := g.backend(ctx)
+	if err != nil {
+		g.unavailable(w, r, err)
+		return nil
+	}
+	cur, err := g.loadSession(ctx, r, st)
+	if err != nil {
+		g.unavailable(w, r, err)
+		return nil
+	}
+	if cur == nil || cur.s.State != session.StateActive {
+		g.unauthenticated(w, r)
+		return nil
+	}
+	now := g.now()
+	if now.Sub(cur.s.LastSeen) >= touchEvery {
+		cur.s.LastSeen = now
+		if err := st.UpdateSession(ctx, cur.id[:], cur.s); err != nil {
+			if errors.Is(err, session.ErrNotFound) {
+				g.unauthenticated(w, r) // revoked between read and write
+				return nil
+			}
+			g.unavailable(w, r, err)
+			return nil
+		}
+	}
+	tok, err := signer.For(cur.id, assertion.Claims{
+		Issuer: g.opts.AssertionIssuer, Audience: hostOnly(r), Subject: cur.s.UserID, Email: cur.s.Email,
+		Tenant: cur.s.TenantID, Role: cur.s.Role, AMR: amr(cur.s.Auth),
+	}, now)
+	if err != nil {
+		g.unavailable(w, r, err)
+		return nil
+	}
+	cancel()
+	id := Identity{UserID: cur.s.UserID, Email: cur.s.Email, TenantID: cur.s.TenantID, Role: cur.s.Role, Auth: cur.s.Auth}
+	h := r.Header
+	h.Set("X-Vectis-User-Id", id.UserID)
+	h.Set("X-Vectis-Email", id.Email)
+	h.Set("X-Vectis-Tenant", id.TenantID)
+	h.Set("X-Vectis-Role", id.Role)
+	h.Set("X-Vectis-Auth", id.Auth)
+	h.Set("X-Vectis-Assertion", tok)
+	stripGatewayCookies(r)
+	if g.opts.OnIdentity != nil {
+		g.opts.OnIdentity(r, id)
+	}
+	return next(w, r)
+}
+
+// amr maps the session's method to RFC 8176 values.
+func amr(auth string) []string {
+	switch {
+	case auth == "password+totp":
+		return []string{"pwd", "otp", "mfa"}
+	case auth == "password+recovery":
+		return []string{"pwd", "mfa"}
+	case strings.HasPrefix(auth, "sso:"):
+		return []string{"fed"}
+	}
+	return []string{auth}
+}
+
+// wantsHTML tells a browser navigation (gets a redirect to the login page) from XHR/API calls (get 401 JSON).
+func wantsHTML(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("X-Requested-With") != "" {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" {
+		return mode == "navigate"
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+func loginURL(next string) string {
+	if next == "" || next == "/" {
+		return "/.vectis/login"
+	}
+	return "/.vectis/login?next=" + url.QueryEscape(next)
+}
+
+func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	next := web.SafeNext(r.URL.RequestURI())
+	if wantsHTML(r) {
+		web.SetSecurityHeaders(w.Header())
+		http.Redirect(w, r, loginURL(next), http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthenticated", "login_url": loginURL(next)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	web.SetSecurityHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/credential"
+	"github.com/vectis/mfa-gateway/internal/directory"
+	"github.com/vectis/mfa-gateway/internal/session"
+	"github.com/vectis/mfa-gateway/internal/store"
+	"github.com/vectis/mfa-gateway/internal/web"
+)
+
+// msgBadLogin is the one message for every wrong email, password, or unusable account: nothing says which.
+const msgBadLogin = "That email and password do not match an account that can sign in here."
+
+func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
+	methods(w, r, func() { g.loginPage(w, r, http.StatusOK, "", "") }, func() { g.loginPost(w, r) })
+}
+
+func (g *Gateway) loginPage(w http.ResponseWriter, r *http.Request, status int, email, errMsg string) {
+	next := web.SafeNext(r.FormValue("next"))
+	_ = g.pages.Render(w, status, "login", web.Page{
+		Title: "Sign in", Lead: "Sign in to your Vectis workspace.",
+		CSRF: g.csrfToken(w, r), Next: next, Email: email, Error: errMsg,
+	})
+}
+
+func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
+	if !g.formPost(w, r) {
+		return
+	}
+	email := directory.NormalizeEmail(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
+		g.loginPage(w, r, http.StatusUnauthorized, email, msgBadLogin)
+		return
+	}
+	g.withStore(w, r, func(ctx context.Context, st store.Store) {
+		now := g.now()
+		ip := g.clientIP(r)
+		// Password guessing has its own throttles (never the code counter): per client address, counting
+		// failures only so a whole office behind one NAT can still sign in; and per email address, keyed the
+		// same way whether or not the account exists, so the throttle does not reveal which emails are real.
+		ipv, err := st.Status(ctx, "pw", "ip:"+ip, now)
+		if err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		if ipv.Count >= passwordIPLimit {
+			g.log.Warn("sign-in throttled", "reason", "client address", "client", ip)
+			g.throttledPage(w, ipv.WindowEnd, now)
+			return
+		}
+		acctKey := "acct:" + hashHex(email)
+		av, err := st.Attempt(ctx, "pw", acctKey, now, passwordAccountLimit, g.cfg.LockoutWindow)
+		if err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		if !av.Allowed {
+			g.log.Warn("sign-in throttled", "reason", "account", "client", ip)
+			g.throttledPage(w, av.WindowEnd, now)
+			return
+		}
+		fail := func() {
+			if _, err := st.Attempt(ctx, "pw", "ip:"+ip, now, passwordIPLimit, g.cfg.LockoutWindow); err != nil {
+				g.log.Warn("counting a failed password for the client address", "error", err)
+			}
+			g.loginPage(w, r, http.StatusUnauthorized, email, msgBadLogin)
+		}
+		op, err := st.OperatorByEmail(ctx, email)
+		if err != nil && !errors.Is(err, directory.ErrNotFound) {
+			g.unavailable(w, r, err)
+			return
+		}
+		if err != nil || op.Disabled || op.PasswordHash == "" {
+			// Same work as a real check, so response time does not reveal whether the account exists.
+			g.hasher.Burn(ctx, password)
+			g.log.Info("sign-in refused", "reason", "unknown or unusable account", "method", "password", "client", ip)
+			fail()
+			return
+		}
+		ok, err := g.hasher.Verify(ctx, op.PasswordHash, password)
+		if err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		if !ok {
+			g.log.Info("sign-in refused", "reason", "wrong password", "tenant", op.TenantID, "user", op.ID, "method", "password", "client", ip)
+			fail()
+			return
+		}
+		tenant, err := st.GetTenant(ctx, op.TenantID)
+		if err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		if tenant.SSO != nil && tenant.SSO.Enabled && !tenant.IsBreakGlass(op.Email) {
+			g.message(w, http.StatusForbidden, "Sign in with your company account",
+				"Your workspace signs in through your identity provider, not with a password here. Use your company sign-in.",
+				web.Link{Label: "Back to sign-in", URL: "/.vectis/login"})
+			return
+		}
+		if err := st.Clear(ctx, "pw", acctKey); err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		state := session.StateMFA
+		if _, err := st.GetCredentials(ctx, op.TenantID, op.ID); errors.Is(err, credential.ErrNotEnrolled) {
+			state = session.StateEnroll
+		} else if err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		s := session.Session{
+			TenantID: op.TenantID, UserID: op.ID, Email: op.Email, Role: string(op.Role), State: state,
+			CreatedAt: now, LastSeen: now, ExpiresAt: now.Add(g.cfg.PendingLoginLife),
+			Next: web.SafeNext(r.PostFormValue("next")),
+		}
+		if err := g.rotate(ctx, w, r, st, s, 0); err != nil {
+			g.unavailable(w, r, err)
+			return
+		}
+		if tenant.IsBreakGlass(op.Email) {
+			g.log.Warn("break-glass password sign-in started", "tenant", op.TenantID, "user", op.ID)
+		}
+		if state == session.StateEnroll {
+			http.Redirect(w, r, "/.vectis/enroll", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/.vectis/mfa", http.StatusSeeOther)
+	})
+}
+
+// rotate replaces this browser's session (if any) with a new one under a fresh cookie value: after the
+// password step and after MFA, so a cookie planted or seen before sign-in is worthless after it.
+func (g *Gateway) rotate(ctx context.Context, w http.ResponseWriter, r *http.Request, st store.Store, s session.Session, maxAge int64) error {
+	if old := g.sessionToken(r); old != "" {
+		if tenant, id, ok := parseToken(old); ok {
+			if err := st.DeleteSession(ctx, tenant, id[:]); err != nil {
+				return err
+			}
+			if sg := g.signer.Load(); sg != nil {
+				sg.Forget(id)
+			}
+		}
+	}
+	tok, id, err := g.newToken(s.TenantID)
+	if err != nil {
+		return err
+	}
+	if err := st.CreateSession(ctx, id[:], s); err != nil {
+		return err
+	}
+	g.setSessionCookie(w, r, tok, s.ExpiresAt.Sub(s.CreatedAt))
+	return nil
+}
+
+// Password throttles (see docs/decisions.md): generous enough for a busy office, tight enough to stop guessing.
+const (
+	passwordAccountLimit = 10
+	passwordIPLimit      = 100
+)
+
+func hashHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// clientIP is the socket peer, or what Caddy's trusted-proxy handling decided (Options.ClientIP) — never a raw
+// X-Forwarded-For, which any client can write.
+func (g *Gateway) clientIP(r *http.Request) string {
+	if g.opts.ClientIP != nil {
+		if ip := g.opts.ClientIP(r); ip != "" {
+			return ip
+		}
+	}
+	return config.StripPort(r.RemoteAddr)
+}
+
+func (g *Gateway) throttledPage(w http.ResponseWriter, until, now time.Time) {
+	mins := int(math.Ceil(until.Sub(now).Minutes()))
+	if mins < 1 {
+		mins = 1
+	}
+	w.Header().Set("Retry-After", fmt.Sprint(mins*60))
+	g.message(w, http.StatusTooManyRequests, "Too many sign-in attempts",
+		fmt.Sprintf("For your security, password sign-in is paused for a while. Try again in %d minute%s.", mins, plural(mins)))
+}

@@ -1,0 +1,41 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/vectis/mfa-gateway/internal/store"
+	"github.com/vectis/mfa-gateway/internal/web"
+)
+
+// logout: GET shows a one-button confirmation (a link or image cannot sign anyone out); POST revokes the
+// session server-side, with the form's CSRF token or a same-origin Origin header.
+func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
+	methods(w, r, func() {
+		_ = g.pages.Render(w, http.StatusOK, "logout", web.Page{
+			Title: "Sign out?", Lead: "You will need your password and a code to sign in again.", CSRF: g.csrfToken(w, r)})
+	}, func() {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		_ = r.ParseForm()
+		if !g.checkCSRF(r) && !sameOrigin(r) {
+			g.badForm(w, r)
+			return
+		}
+		g.withStore(w, r, func(ctx context.Context, st store.Store) {
+			if tok := g.sessionToken(r); tok != "" {
+				if tenant, id, ok := parseToken(tok); ok {
+					if err := st.DeleteSession(ctx, tenant, id[:]); err != nil {
+						g.unavailable(w, r, err)
+						return
+					}
+					if sg := g.signer.Load(); sg != nil {
+						sg.Forget(id)
+					}
+				}
+			}
+			g.clearSessionCookie(w, r)
+			g.message(w, http.StatusOK, "You are signed out", "Your session has ended on this device.",
+				web.Link{Label: "Sign in again", URL: "/.vectis/login"})
+		})
+	})
+}

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/admin"
 	"github.com/vectis/mfa-gateway/internal/assertion"
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/keys"
 	"github.com/vectis/mfa-gateway/internal/store"
@@ -68,6 +70,8 @@ type Gateway struct {
 	pages  *web.Renderer
 	hasher *directory.Hasher
 	static http.Handler
+	// recorder receives security events (audit trail).
+	recorder admin.Recorder
 
 	mu     sync.Mutex // guards st and signer while the store is being opened
 	st     store.Store
@@ -101,6 +105,7 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 	if g.rand == nil {
 		g.rand = rand.Reader
 	}
+	g.recorder = logRecorder{g.log}
 	if g.opts.AssertionIssuer == "" {
 		g.opts.AssertionIssuer = "vectis-gateway"
 	}
@@ -212,4 +217,20 @@ func stripIdentityHeaders(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// logRecorder writes audit events as structured log lines (until the store-backed recorder is wired).
+type logRecorder struct{ log *slog.Logger }
+
+func (l logRecorder) Record(ctx context.Context, e audit.Event) {
+	l.log.Info("audit", "event", e.Type, "tenant", e.Tenant, "user", e.User, "email", e.Email, "actor", e.Actor,
+		"method", e.Method, "reason", e.Reason)
+}
+
+// recentEvents returns the tenant's latest audit events when the store keeps them.
+func (g *Gateway) recentEvents(ctx context.Context, st store.Store, tenant string, n int) ([]audit.Event, error) {
+	if as, ok := any(st).(audit.Store); ok {
+		return as.ListAudit(ctx, tenant, n)
+	}
+	return nil, nil
 }

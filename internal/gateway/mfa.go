@@ -26,7 +26,7 @@ const msgBadCode = "That code didn't work. Check your authenticator app and try 
 // lowCodes: with this many recovery codes or fewer left, every sign-in warns.
 const lowCodes = 2
 
-func lockKey(userID string) string { return "code:" + userID }
+func lockKey(userID string) string { return lockout.CodeKey(userID) }
 
 func secretAAD(tenant, user string) []byte  { return []byte("totp|" + tenant + "|" + user) }
 func pendingAAD(tenant, user string) []byte { return []byte("pending-totp|" + tenant + "|" + user) }

@@ -25,15 +25,18 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	handlers := map[string]func(http.ResponseWriter, *http.Request){
-		"/.vectis/login":         g.login,
-		"/.vectis/mfa":           g.mfa,
-		"/.vectis/mfa/recovery":  g.recovery,
-		"/.vectis/enroll":        g.enroll,
-		"/.vectis/enroll/qr.png": g.qr,
-		"/.vectis/logout":        g.logout,
-		"/.vectis/jwks.json":     g.jwks,
-		"/.vectis/healthz":       g.healthz,
-		"/.vectis/account/2fa":   g.account,
+		"/.vectis/login":                 g.login,
+		"/.vectis/mfa":                   g.mfa,
+		"/.vectis/mfa/recovery":          g.recovery,
+		"/.vectis/enroll":                g.enroll,
+		"/.vectis/enroll/qr.png":         g.qr,
+		"/.vectis/logout":                g.logout,
+		"/.vectis/jwks.json":             g.jwks,
+		"/.vectis/healthz":               g.healthz,
+		"/.vectis/account/2fa":           g.account,
+		"/.vectis/admin/users":           g.adminUsers,
+		"/.vectis/admin/users/reset-mfa": g.adminAction("reset-mfa"),
+		"/.vectis/admin/users/unlock":    g.adminAction("unlock"),
 	}
 	h, ok := handlers[p]
 	if !ok {

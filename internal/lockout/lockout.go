@@ -27,3 +27,7 @@ type Store interface {
 	// Clear removes the counter.
 	Clear(ctx context.Context, tag, key string) error
 }
+
+// CodeKey names an operator's second-factor failure counter (tag: the tenant id). Wrong passwords use other
+// keys: they never touch this counter.
+func CodeKey(userID string) string { return "code:" + userID }

@@ -8,6 +8,7 @@ import (
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/lockout"
 	"github.com/vectis/mfa-gateway/internal/session"
+	"github.com/vectis/mfa-gateway/internal/sso"
 )
 
 // Meta keeps small gateway-wide values (the sealed signing key, the seed marker).
@@ -25,6 +26,7 @@ type Store interface {
 	session.Store
 	lockout.Store
 	credential.Store
+	sso.Store
 	Meta
 	// Ping reports reachability (healthz, recovery after an outage).
 	Ping(ctx context.Context) error

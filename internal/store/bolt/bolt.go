@@ -51,9 +51,11 @@ var (
 	bucketUserSessions = []byte("user_sessions") // tenant NUL user NUL hex session id → empty
 	bucketLockout      = []byte("lockout")       // tag NUL key → lockRecord
 	bucketMeta         = []byte("meta")          // name → raw bytes
+	bucketSSOKeys      = []byte("sso_keys")      // tenant NUL SSO key → operator id
+	bucketOnce         = []byte("once")          // tag NUL key → onceRecord (single-use records)
 
 	allBuckets = [][]byte{bucketTenants, bucketOperators, bucketEmails, bucketCredentials, bucketRecovery,
-		bucketSessions, bucketUserSessions, bucketLockout, bucketMeta}
+		bucketSessions, bucketUserSessions, bucketLockout, bucketMeta, bucketSSOKeys, bucketOnce}
 )
 
 // Store is a store.Store on one bbolt file. It is safe for concurrent use; bbolt runs one write

@@ -72,13 +72,27 @@ func (s *Store) CreateOperator(ctx context.Context, o directory.Operator) error 
 	if err != nil {
 		return err
 	}
+	var sk []byte
+	if o.SSOKey != "" {
+		if sk, err = key(o.TenantID, o.SSOKey); err != nil {
+			return err
+		}
+	}
 	return s.update(ctx, func(tx *bbolt.Tx) error {
-		emails, ops := tx.Bucket(bucketEmails), tx.Bucket(bucketOperators)
+		emails, ops, ssoKeys := tx.Bucket(bucketEmails), tx.Bucket(bucketOperators), tx.Bucket(bucketSSOKeys)
 		if emails.Get(ek) != nil {
 			return fmt.Errorf("operator email: %w", directory.ErrExists)
 		}
 		if ops.Get(ok) != nil {
 			return fmt.Errorf("operator id: %w", directory.ErrExists)
+		}
+		if sk != nil {
+			if ssoKeys.Get(sk) != nil {
+				return fmt.Errorf("operator SSO key: %w", directory.ErrExists)
+			}
+			if err := ssoKeys.Put(sk, []byte(o.ID)); err != nil {
+				return err
+			}
 		}
 		if err := emails.Put(ek, ok); err != nil {
 			return err
@@ -108,8 +122,69 @@ func (s *Store) UpdateOperator(ctx context.Context, o directory.Operator) error 
 		if old.Email != o.Email {
 			return fmt.Errorf("operator email cannot change through an update: %w", directory.ErrNotFound)
 		}
+		if err := reindexSSOKey(tx.Bucket(bucketSSOKeys), o.TenantID, o.ID, old.SSOKey, o.SSOKey); err != nil {
+			return err
+		}
 		return putJSON(ops, "operator", ok, o)
 	})
+}
+
+// reindexSSOKey moves operator id's SSO key index entry from oldKey to newKey (either may be empty). A new
+// key held by another operator of the tenant is directory.ErrExists, and the caller's transaction then
+// writes nothing: one IdP identity never links two operators.
+func reindexSSOKey(b *bbolt.Bucket, tenantID, id, oldKey, newKey string) error {
+	if newKey != "" {
+		nk, err := key(tenantID, newKey)
+		if err != nil {
+			return err
+		}
+		if owner := b.Get(nk); owner != nil && string(owner) != id {
+			return fmt.Errorf("operator SSO key: %w", directory.ErrExists)
+		}
+		if err := b.Put(nk, []byte(id)); err != nil {
+			return err
+		}
+	}
+	if oldKey != "" && oldKey != newKey {
+		okk, err := key(tenantID, oldKey)
+		if err != nil {
+			return err
+		}
+		// Only our own entry: the index must never lose another operator's link.
+		if owner := b.Get(okk); owner != nil && string(owner) == id {
+			return b.Delete(okk)
+		}
+	}
+	return nil
+}
+
+// OperatorBySSOKey returns the operator of tenantID linked to the IdP identity key.
+func (s *Store) OperatorBySSOKey(ctx context.Context, tenantID, ssoKey string) (directory.Operator, error) {
+	var o directory.Operator
+	if tenantID == "" || ssoKey == "" {
+		return o, directory.ErrNotFound
+	}
+	sk, err := key(tenantID, ssoKey)
+	if err != nil {
+		return o, err
+	}
+	err = s.view(ctx, func(tx *bbolt.Tx) error {
+		id := tx.Bucket(bucketSSOKeys).Get(sk)
+		if id == nil {
+			return directory.ErrNotFound
+		}
+		ok, err := key(tenantID, string(id))
+		if err != nil {
+			return err
+		}
+		found, err := getJSON(tx.Bucket(bucketOperators), "operator", ok, &o)
+		if err == nil && (!found || o.SSOKey != ssoKey) {
+			// A stale entry must not resolve to anyone.
+			o, err = directory.Operator{}, directory.ErrNotFound
+		}
+		return err
+	})
+	return o, err
 }
 
 // GetOperator returns directory.ErrNotFound for an unknown (tenant, id).

@@ -12,6 +12,7 @@ import (
 type sweepResult struct {
 	Sessions   int
 	Counters   int
+	Once       int
 	Unreadable int
 }
 
@@ -34,16 +35,17 @@ func (s *Store) sweepLoop() {
 				s.log.Warn("bolt store sweep failed", "error", err)
 			case r.Unreadable > 0:
 				s.log.Warn("bolt store sweep skipped unreadable records", "unreadable", r.Unreadable,
-					"sessions_removed", r.Sessions, "lockout_counters_removed", r.Counters)
-			case r.Sessions+r.Counters > 0:
-				s.log.Debug("bolt store sweep", "sessions_removed", r.Sessions, "lockout_counters_removed", r.Counters)
+					"sessions_removed", r.Sessions, "lockout_counters_removed", r.Counters, "single_use_removed", r.Once)
+			case r.Sessions+r.Counters+r.Once > 0:
+				s.log.Debug("bolt store sweep", "sessions_removed", r.Sessions, "lockout_counters_removed", r.Counters,
+					"single_use_removed", r.Once)
 			}
 		}
 	}
 }
 
 // sweep deletes, in one transaction, sessions whose ExpiresAt is more than sweepGrace before now (with
-// their index entries) and lockout counters whose window ended that long ago.
+// their index entries), lockout counters whose window ended that long ago, and expired single-use records.
 func (s *Store) sweep(now time.Time) (sweepResult, error) {
 	cutoff := now.Add(-sweepGrace)
 	var r sweepResult
@@ -84,7 +86,29 @@ func (s *Store) sweep(now time.Time) (sweepResult, error) {
 		}); err != nil {
 			return err
 		}
+		// Single-use records end at their own expiry (TakeOnce already treats them as gone); the grace
+		// above is for records the gateway judges, which these are not.
+		var deadOnce [][]byte
+		if err := tx.Bucket(bucketOnce).ForEach(func(k, v []byte) error {
+			var rec onceRecord
+			if json.Unmarshal(v, &rec) != nil {
+				r.Unreadable++
+				return nil
+			}
+			if !now.Before(rec.Expires) {
+				deadOnce = append(deadOnce, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		// Deletes come after the walks: deleting under a live cursor can skip keys.
+		for _, k := range deadOnce {
+			if err := tx.Bucket(bucketOnce).Delete(k); err != nil {
+				return err
+			}
+			r.Once++
+		}
 		for _, d := range deadSessions {
 			if _, err := deleteSession(tx, d.tenant, d.key); err != nil {
 				return err

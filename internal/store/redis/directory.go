@@ -123,7 +123,11 @@ func (s *Store) CreateOperator(ctx context.Context, o directory.Operator) error 
 	if !reserved {
 		return directory.ErrExists
 	}
-	created, err := createOperatorScript.Run(ctx, s.c, []string{operatorKey(o.TenantID, o.ID), operatorSetKey(o.TenantID)}, b, o.ID).Int()
+	keys := []string{operatorKey(o.TenantID, o.ID), operatorSetKey(o.TenantID)}
+	if o.SSOKey != "" {
+		keys = append(keys, ssoKeyPrefix(o.TenantID)+o.SSOKey)
+	}
+	created, err := createOperatorScript.Run(ctx, s.c, keys, b, o.ID).Int()
 	if err == nil && created == 1 {
 		return nil
 	}
@@ -148,7 +152,11 @@ func (s *Store) UpdateOperator(ctx context.Context, o directory.Operator) error 
 	if err != nil {
 		return fmt.Errorf("redis: update operator: %w", err)
 	}
-	r, err := updateOperatorScript.Run(ctx, s.c, []string{operatorKey(o.TenantID, o.ID)}, b, o.Email).Int()
+	keys := []string{operatorKey(o.TenantID, o.ID)}
+	if o.SSOKey != "" {
+		keys = append(keys, ssoKeyPrefix(o.TenantID)+o.SSOKey)
+	}
+	r, err := updateOperatorScript.Run(ctx, s.c, keys, b, o.Email, o.ID, ssoKeyPrefix(o.TenantID), o.SSOKey).Int()
 	if err != nil {
 		return fmt.Errorf("redis: update operator: %w", err)
 	}
@@ -157,6 +165,8 @@ func (s *Store) UpdateOperator(ctx context.Context, o directory.Operator) error 
 		return nil
 	case -1:
 		return fmt.Errorf("redis: update operator: the email of an operator cannot change: %w", directory.ErrNotFound)
+	case -2:
+		return fmt.Errorf("redis: update operator: SSO key: %w", directory.ErrExists)
 	default:
 		return directory.ErrNotFound
 	}
@@ -198,6 +208,29 @@ func (s *Store) OperatorByEmail(ctx context.Context, email string) (directory.Op
 	}
 	// A reservation left by a failed create may point at an id later reused with another email.
 	if o.Email != email {
+		return directory.Operator{}, directory.ErrNotFound
+	}
+	return o, nil
+}
+
+// OperatorBySSOKey returns the operator of tenantID linked to the IdP identity key.
+func (s *Store) OperatorBySSOKey(ctx context.Context, tenantID, key string) (directory.Operator, error) {
+	if tenantID == "" || key == "" {
+		return directory.Operator{}, directory.ErrNotFound
+	}
+	id, err := s.c.Get(ctx, ssoKeyPrefix(tenantID)+key).Result()
+	if errors.Is(err, goredis.Nil) {
+		return directory.Operator{}, directory.ErrNotFound
+	}
+	if err != nil {
+		return directory.Operator{}, fmt.Errorf("redis: operator by SSO key: %w", err)
+	}
+	o, err := s.GetOperator(ctx, tenantID, id)
+	if err != nil {
+		return directory.Operator{}, err
+	}
+	// A stale entry must not resolve to anyone.
+	if o.SSOKey != key {
 		return directory.Operator{}, directory.ErrNotFound
 	}
 	return o, nil

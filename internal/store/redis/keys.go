@@ -26,6 +26,8 @@ func sessionIndexPrefix(tenant string) string { return tagged(tenant) + "usess:"
 func credKey(tenant, user string) string      { return tagged(tenant) + "cred:" + user }
 func recoveryKey(tenant, user string) string  { return tagged(tenant) + "rc:" + user }
 func lockKey(tag, key string) string          { return tagged(tag) + "lock:" + key }
+func onceKey(tag, key string) string          { return tagged(tag) + "once:" + key }
+func ssoKeyPrefix(tenant string) string       { return tagged(tenant) + "ssokey:" }
 func tenantsKey() string                      { return tagged("meta") + "tenants" }
 func metaKey(name string) string              { return tagged("meta") + "meta:" + name }
 

@@ -8,12 +8,15 @@ import goredis "github.com/redis/go-redis/v9"
 // Not-found answers are numbers or empty arrays, never Lua false/nil, whose reply type differs
 // between RESP2 and RESP3.
 
-// createOperatorScript writes the operator unless its id is taken in the tenant.
-// KEYS: op, ops. ARGV: json, id. Returns 1 (created) or 0 (id taken).
+// createOperatorScript writes the operator unless its id is taken in the tenant, or its SSO key (when it
+// has one) already links another operator of the tenant.
+// KEYS: op, ops[, ssokey]. ARGV: json, id. Returns 1 (created), 0 (id taken) or -1 (SSO key taken).
 var createOperatorScript = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if #KEYS == 3 and redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
+if #KEYS == 3 then redis.call('SET', KEYS[3], ARGV[2]) end
 return 1
 `)
 
@@ -25,13 +28,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// updateOperatorScript replaces an operator that exists and keeps its email.
-// KEYS: op. ARGV: json, normalized email. Returns 1 (replaced), 0 (absent), -1 (email differs).
+// updateOperatorScript replaces an operator that exists and keeps its email, and moves its SSO key index
+// entry from the stored record's key to the new one. The old entry is deleted only if it still names this
+// operator, and a new key that links another operator refuses the whole update.
+// KEYS: op[, new ssokey]. ARGV: json, normalized email, id, ssokey prefix, new SSO key ("" for none).
+// Returns 1 (replaced), 0 (absent), -1 (email differs), -2 (SSO key links another operator).
 var updateOperatorScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 local ok, o = pcall(cjson.decode, cur)
 if not ok or type(o) ~= 'table' or o.email ~= ARGV[2] then return -1 end
+local old = o.sso_key
+if type(old) ~= 'string' then old = '' end
+local new = ARGV[5]
+if new ~= '' then
+  local owner = redis.call('GET', KEYS[2])
+  if owner and owner ~= ARGV[3] then return -2 end
+end
+if old ~= '' and old ~= new and redis.call('GET', ARGV[4] .. old) == ARGV[3] then
+  redis.call('DEL', ARGV[4] .. old)
+end
+if new ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
 `)

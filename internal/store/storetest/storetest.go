@@ -28,6 +28,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Lockout", lockoutTests},
 		{"Credentials", credentialTests},
 		{"Meta", metaTests},
+		{"Once", onceTests},
+		{"SSOKeys", ssoKeyTests},
 		{"Concurrency", concurrencyTests},
 	}
 	for _, g := range groups {

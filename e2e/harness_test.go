@@ -536,8 +536,7 @@ func (c *client) submit(p *page, f *htmlForm, set url.Values) *resp {
 
 // cookie returns the jar's value for name ("" when absent).
 func (c *client) cookie(name string) string {
-	u, _ := url.Parse(c.g.base + "/")
-	for _, ck := range c.jar.Cookies(u) {
+	for _, ck := range c.cookies() {
 		if ck.Name == name {
 			return ck.Value
 		}
@@ -545,11 +544,14 @@ func (c *client) cookie(name string) string {
 	return ""
 }
 
-// cookies is the jar's content for the gateway's URL.
-func (c *client) cookies() []*http.Cookie {
-	u, _ := url.Parse(c.g.base + "/")
-	return c.jar.Cookies(u)
+// jarURL is the URL the jar files this client's cookies under: net/http keys the jar by the
+// request's Host when one is set, as a browser keys cookies by the site's name.
+func (c *client) jarURL() *url.URL {
+	return &url.URL{Scheme: "http", Host: c.hostHeader(), Path: "/"}
 }
+
+// cookies is the jar's content for the gateway's site.
+func (c *client) cookies() []*http.Cookie { return c.jar.Cookies(c.jarURL()) }
 
 // page is a parsed HTML page.
 type page struct {

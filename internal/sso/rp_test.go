@@ -206,7 +206,7 @@ func TestFinishProviderTable(t *testing.T) {
 			wantKey: entraKey, wantEmail: "alice@contoso.example", wantVerified: false},
 		{name: "entra upn-looking claims are never an email", fx: "entra", change: both(del("email", "xms_edov"), set("upn", "alice@contoso.example")),
 			userinfo: func(g *grant) (int, any) { return 200, map[string]any{"sub": "pairwise-sub-of-alice"} },
-			wantKey: entraKey, wantEmail: "", wantVerified: false},
+			wantKey:  entraKey, wantEmail: "", wantVerified: false},
 		{name: "entra xms_edov false", fx: "entra", change: set("xms_edov", false), wantKey: entraKey, wantEmail: "alice@contoso.example", wantVerified: false},
 		{name: "entra xms_edov as a string", fx: "entra", change: set("xms_edov", "true"), wantKey: entraKey, wantEmail: "alice@contoso.example", wantVerified: false},
 		{name: "entra email_verified false beats xms_edov", fx: "entra", change: set("email_verified", false), wantKey: entraKey, wantEmail: "alice@contoso.example", wantVerified: false},

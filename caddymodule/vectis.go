@@ -131,7 +131,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // boltOpenTimeout bounds the wait for the bolt file lock. Another process (the offline CLI, a second
 // Caddy) may hold it; a request then fails closed after this wait and the next one retries, instead
 // of every request hanging behind the lock.
-const boltOpenTimeout = 5 * time.Second
+const boltOpenTimeout = 1 * time.Second
 
 // Provision builds the configuration and the gateway. It opens no store and makes no network call,
 // since it also runs for `caddy validate`; the store is opened on the first request that needs it.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/credential"
 	"github.com/vectis/mfa-gateway/internal/recovery"
 	"github.com/vectis/mfa-gateway/internal/session"
@@ -72,7 +73,7 @@ func (g *Gateway) account(w http.ResponseWriter, r *http.Request) {
 					}
 					cur.s.MFAAt = now
 					_ = st.UpdateSession(ctx, cur.id[:], cur.s)
-					g.log.Info("recovery codes regenerated", "tenant", cur.s.TenantID, "user", cur.s.UserID)
+					g.event(ctx, audit.Event{Type: audit.RecoveryRegenerated, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email, Actor: cur.s.Email})
 					g.showCodes(w, r, codes, "/.vectis/account/2fa", "Your new recovery codes")
 				}, func(status int) { page(status, msgBadCode, "") })
 			case "signout-all":
@@ -81,7 +82,8 @@ func (g *Gateway) account(w http.ResponseWriter, r *http.Request) {
 					g.unavailable(w, r, err)
 					return
 				}
-				g.log.Info("signed out everywhere", "tenant", cur.s.TenantID, "user", cur.s.UserID, "sessions", n)
+				g.event(ctx, audit.Event{Type: audit.SessionsRevoked, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
+					Actor: cur.s.Email, Detail: map[string]string{"sessions_ended": fmt.Sprint(n)}})
 				g.clearSessionCookie(w, r)
 				g.message(w, http.StatusOK, "Signed out everywhere",
 					fmt.Sprintf("%d session%s ended, including this one.", n, plural(n)),

@@ -136,7 +136,7 @@ func wantsHTML(r *http.Request) bool {
 }
 
 func loginURL(next string) string {
-	if next == "" || next == "/" {
+	if next == "" {
 		return "/.vectis/login"
 	}
 	return "/.vectis/login?next=" + url.QueryEscape(next)

@@ -234,3 +234,11 @@ func (g *Gateway) recentEvents(ctx context.Context, st store.Store, tenant strin
 	}
 	return nil, nil
 }
+
+// event records a security event; it never fails or blocks the request that caused it.
+func (g *Gateway) event(ctx context.Context, e audit.Event) {
+	if e.Time.IsZero() {
+		e.Time = g.now()
+	}
+	g.recorder.Record(context.WithoutCancel(ctx), e)
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/credential"
 	"github.com/vectis/mfa-gateway/internal/lockout"
 	"github.com/vectis/mfa-gateway/internal/recovery"
@@ -108,7 +109,8 @@ func (g *Gateway) codeAttempt(w http.ResponseWriter, r *http.Request, ctx contex
 		return
 	}
 	if !v.Allowed {
-		g.log.Warn("code refused: account locked", "tenant", cur.s.TenantID, "user", cur.s.UserID, "until", v.WindowEnd)
+		g.event(ctx, audit.Event{Type: audit.SignInFailure, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
+			Reason: "locked", Detail: map[string]string{"locked_until": v.WindowEnd.UTC().Format(time.RFC3339)}})
 		g.lockedPage(w, v, now)
 		return
 	}
@@ -125,9 +127,11 @@ func (g *Gateway) codeAttempt(w http.ResponseWriter, r *http.Request, ctx contex
 		success(now)
 		return
 	}
-	g.log.Info("code refused", "tenant", cur.s.TenantID, "user", cur.s.UserID, "failures", v.Count)
+	g.event(ctx, audit.Event{Type: audit.SignInFailure, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
+		Reason: "wrong code", Detail: map[string]string{"failures": fmt.Sprint(v.Count)}})
 	if v.Count >= g.cfg.LockoutAttempts {
-		g.log.Warn("account locked after failed codes", "tenant", cur.s.TenantID, "user", cur.s.UserID, "until", v.WindowEnd)
+		g.event(ctx, audit.Event{Type: audit.Lockout, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
+			Detail: map[string]string{"locked_until": v.WindowEnd.UTC().Format(time.RFC3339), "failures": fmt.Sprint(v.Count)}})
 		g.lockedPage(w, v, now)
 		return
 	}
@@ -160,7 +164,7 @@ func (g *Gateway) finishSignIn(w http.ResponseWriter, r *http.Request, ctx conte
 		g.unavailable(w, r, err)
 		return
 	}
-	g.log.Info("sign-in succeeded", "tenant", s.TenantID, "user", s.UserID, "method", auth)
+	g.event(ctx, audit.Event{Type: audit.SignInSuccess, Tenant: s.TenantID, User: s.UserID, Email: s.Email, Method: auth})
 	if render != nil {
 		render()
 		return
@@ -194,7 +198,8 @@ func (g *Gateway) recovery(w http.ResponseWriter, r *http.Request) {
 				return used, err
 			}, func(now time.Time) {
 				g.finishSignIn(w, r, ctx, st, cur, "password+recovery", now, func() {
-					g.log.Info("recovery code used", "tenant", cur.s.TenantID, "user", cur.s.UserID, "codes_left", left)
+					g.event(ctx, audit.Event{Type: audit.RecoveryCodeUsed, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
+						Detail: map[string]string{"codes_left": fmt.Sprint(left)}})
 					_ = g.pages.Render(w, http.StatusOK, "recovered", web.Page{Title: "Signed in with a recovery code",
 						Lead: "That code is now used up and will not work again.", Next: web.SafeNext(cur.s.Next),
 						Data: map[string]int{"Left": left}})
@@ -263,7 +268,7 @@ func (g *Gateway) enroll(w http.ResponseWriter, r *http.Request) {
 					web.Link{Label: "Sign in", URL: "/.vectis/login"})
 				return
 			}
-			g.log.Info("TOTP enrolled", "tenant", cur.s.TenantID, "user", cur.s.UserID)
+			g.event(ctx, audit.Event{Type: audit.Enrolled, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email})
 			g.finishSignIn(w, r, ctx, st, cur, "password+totp", now, func() {
 				g.showCodes(w, r, codes, web.SafeNext(cur.s.Next), "Save your recovery codes")
 			})

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/credential"
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/lockout"
@@ -27,6 +28,7 @@ type Store interface {
 	lockout.Store
 	credential.Store
 	sso.Store
+	audit.Store
 	Meta
 	// Ping reports reachability (healthz, recovery after an outage).
 	Ping(ctx context.Context) error

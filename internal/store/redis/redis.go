@@ -55,6 +55,7 @@ type Options struct {
 //	vectis:{<tag>}:lock:<key>                lockout counter hash: start (ms), end_s, end_ns, n, max; tag is the tenant or "ip"
 //	vectis:{<tag>}:once:<key>                single-use record (SSO sign-in attempt), TTL as given; tag is the tenant
 //	vectis:{<tenant>}:ssokey:<SSO key>       SSO key index: the operator id linked to that IdP identity
+//	vectis:{<tenant>}:audit                  audit trail: list of audit.Event (JSON), newest first, trimmed to keep
 //	vectis:{e:<8 hex of sha256(email)>}:email:<email>   email index: ["<tenant>","<operator id>"]
 //	vectis:{meta}:tenants                    set of tenant ids known to the directory (records or operators)
 //	vectis:{meta}:meta:<name>                gateway-wide values (store.Meta)

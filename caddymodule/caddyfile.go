@@ -40,6 +40,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    lockout <attempts> <window>
 //	    session [idle <duration>] [absolute <duration>]
 //	    secure_cookies
+//	    audit_webhook <url>
 //	}
 //
 // Every subdirective is optional and, except portal_hosts (which adds to the list), may appear once.
@@ -79,6 +80,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Lockout, err = parseLockout(d)
 		case "session":
 			h.Session, err = parseSession(d)
+		case "audit_webhook":
+			h.AuditWebhook, err = oneArg(d)
 		case "secure_cookies":
 			if d.NextArg() {
 				return d.ArgErr()

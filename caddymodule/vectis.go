@@ -79,6 +79,11 @@ type Handler struct {
 	// set whenever the request arrived over TLS).
 	SecureCookies bool `json:"secure_cookies,omitempty"`
 
+	// AuditWebhook receives every security event as JSON (sign-ins, lockouts, MFA resets, …), so the
+	// app can tell an operator whose MFA changed. Delivery is retried with backoff and never blocks or
+	// fails a sign-in. Accepts placeholders. Default: none.
+	AuditWebhook string `json:"audit_webhook,omitempty"`
+
 	gw     *gateway.Gateway
 	logger *slog.Logger
 	cfg    config.Config
@@ -180,6 +185,9 @@ func (h *Handler) buildConfig() (config.Config, error) {
 		Issuer:      h.Issuer,
 	}
 	var err error
+	if cfg.AuditWebhook, err = resolve("audit_webhook", h.AuditWebhook); err != nil {
+		return cfg, err
+	}
 	if cfg.Seed, err = resolve("seed", h.Seed); err != nil {
 		return cfg, err
 	}

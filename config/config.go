@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -41,6 +42,8 @@ type Config struct {
 	// SessionIdle and SessionAbsolute bound a signed-in session.
 	SessionIdle     time.Duration
 	SessionAbsolute time.Duration
+	// AuditWebhook, when set, receives every security event as JSON (retried with backoff, never blocking).
+	AuditWebhook string
 	// PendingLoginLife bounds the time between the password step and the code step.
 	PendingLoginLife time.Duration
 }
@@ -115,6 +118,12 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Issuer, ":") || strings.TrimSpace(c.Issuer) == "" {
 		errs = append(errs, fmt.Errorf("issuer must be non-empty and must not contain ':' (it is part of the otpauth label)"))
+	}
+	if c.AuditWebhook != "" {
+		if u, err := url.Parse(c.AuditWebhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// The URL may carry a token: never echo it.
+			errs = append(errs, errors.New("audit_webhook must be an http:// or https:// URL"))
+		}
 	}
 	for _, h := range c.PortalHosts {
 		if err := ValidHostPattern(h); err != nil {

@@ -72,6 +72,7 @@ type Gateway struct {
 	static http.Handler
 	// recorder receives security events (audit trail).
 	recorder admin.Recorder
+	audit    *audit.Recorder
 
 	mu     sync.Mutex // guards st and signer while the store is being opened
 	st     store.Store
@@ -105,7 +106,11 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 	if g.rand == nil {
 		g.rand = rand.Reader
 	}
-	g.recorder = logRecorder{g.log}
+	rec := audit.NewRecorder(g.log, func(ctx context.Context) (audit.Store, error) {
+		st, _, err := g.backend(ctx)
+		return st, err
+	}, audit.Options{WebhookURL: cfg.AuditWebhook, Now: g.now})
+	g.recorder, g.audit = rec, rec
 	if g.opts.AssertionIssuer == "" {
 		g.opts.AssertionIssuer = "vectis-gateway"
 	}
@@ -113,7 +118,7 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 }
 
 // Close releases what New made (not the store: its opener's owner releases that).
-func (g *Gateway) Close() error { return nil }
+func (g *Gateway) Close() error { return g.audit.Close() }
 
 // errStoreUnavailable marks machinery failures (store down, timeout): the answer is 503, never a pass-through.
 var errStoreUnavailable = errors.New("store unavailable")
@@ -219,20 +224,9 @@ func stripIdentityHeaders(h http.Header) {
 	}
 }
 
-// logRecorder writes audit events as structured log lines (until the store-backed recorder is wired).
-type logRecorder struct{ log *slog.Logger }
-
-func (l logRecorder) Record(ctx context.Context, e audit.Event) {
-	l.log.Info("audit", "event", e.Type, "tenant", e.Tenant, "user", e.User, "email", e.Email, "actor", e.Actor,
-		"method", e.Method, "reason", e.Reason)
-}
-
-// recentEvents returns the tenant's latest audit events when the store keeps them.
+// recentEvents returns the tenant's latest audit events.
 func (g *Gateway) recentEvents(ctx context.Context, st store.Store, tenant string, n int) ([]audit.Event, error) {
-	if as, ok := any(st).(audit.Store); ok {
-		return as.ListAudit(ctx, tenant, n)
-	}
-	return nil, nil
+	return st.ListAudit(ctx, tenant, n)
 }
 
 // event records a security event; it never fails or blocks the request that caused it.

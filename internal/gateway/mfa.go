@@ -199,7 +199,7 @@ func (g *Gateway) recovery(w http.ResponseWriter, r *http.Request) {
 			}, func(now time.Time) {
 				g.finishSignIn(w, r, ctx, st, cur, "password+recovery", now, func() {
 					g.event(ctx, audit.Event{Type: audit.RecoveryCodeUsed, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
-						Detail: map[string]string{"codes_left": fmt.Sprint(left)}})
+						Detail: map[string]string{audit.DetailRecoveryLeft: fmt.Sprint(left)}})
 					_ = g.pages.Render(w, http.StatusOK, "recovered", web.Page{Title: "Signed in with a recovery code",
 						Lead: "That code is now used up and will not work again.", Next: web.SafeNext(cur.s.Next),
 						Data: map[string]int{"Left": left}})

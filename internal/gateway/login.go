@@ -25,11 +25,66 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 	methods(w, r, func() { g.loginPage(w, r, http.StatusOK, "", "") }, func() { g.loginPost(w, r) })
 }
 
+// loginPage renders the login form: the email alone, or (once an email is known) email and password.
+// A valid ?tenant= adds a "company account" button that starts that workspace's SSO without an email.
 func (g *Gateway) loginPage(w http.ResponseWriter, r *http.Request, status int, email, errMsg string) {
 	next := web.SafeNext(r.FormValue("next"))
+	data := map[string]any{}
+	if t := r.FormValue("tenant"); validTenantID(t) {
+		data["Tenant"] = t
+	}
 	_ = g.pages.Render(w, status, "login", web.Page{
 		Title: "Sign in", Lead: "Sign in to your Vectis workspace.",
-		CSRF: g.csrfToken(w, r), Next: next, Email: email, Error: errMsg,
+		CSRF: g.csrfToken(w, r), Next: next, Email: email, Error: errMsg, Data: data,
+	})
+}
+
+// loginEmailStep is the login form's first step: an operator of a workspace that signs in through an
+// identity provider is sent there; everyone else, unknown addresses included (so the step does not say
+// who has an account), is asked for the password. A tenant field instead of an email (the "company
+// account" button) starts that workspace's SSO, for people the IdP may create just in time.
+func (g *Gateway) loginEmailStep(w http.ResponseWriter, r *http.Request, email string) {
+	next := web.SafeNext(r.PostFormValue("next"))
+	hint := r.PostFormValue("tenant")
+	switch {
+	case email == "" && !validTenantID(hint):
+		g.loginPage(w, r, http.StatusBadRequest, "", "Enter your work email.")
+		return
+	case len(email) > 320:
+		g.loginPage(w, r, http.StatusBadRequest, "", "That is not an email address.")
+		return
+	}
+	g.withStore(w, r, func(ctx context.Context, st store.Store) {
+		if email == "" {
+			t, err := st.GetTenant(ctx, hint)
+			if err != nil && !errors.Is(err, directory.ErrNotFound) {
+				g.unavailable(w, r, err)
+				return
+			}
+			if err != nil || t.SSO == nil || !t.SSO.Enabled {
+				g.loginPage(w, r, http.StatusNotFound, "", "This workspace does not sign in with a company account. Enter your work email.")
+				return
+			}
+			g.startSSO(w, r, st, t, "", next)
+			return
+		}
+		op, err := st.OperatorByEmail(ctx, email)
+		if err != nil && !errors.Is(err, directory.ErrNotFound) {
+			g.unavailable(w, r, err)
+			return
+		}
+		if err == nil && !op.Disabled {
+			t, err := st.GetTenant(ctx, op.TenantID)
+			if err != nil {
+				g.unavailable(w, r, err)
+				return
+			}
+			if ssoActive(t, op) {
+				g.startSSO(w, r, st, t, op.Email, next)
+				return
+			}
+		}
+		g.loginPage(w, r, http.StatusOK, email, "")
 	})
 }
 
@@ -39,6 +94,11 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	email := directory.NormalizeEmail(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
+	if password == "" && !r.PostForm.Has("password") {
+		// The email-first step (a form that does not carry a password field at all).
+		g.loginEmailStep(w, r, email)
+		return
+	}
 	if email == "" || password == "" || len(email) > 320 || len(password) > 1024 {
 		g.loginPage(w, r, http.StatusUnauthorized, email, msgBadLogin)
 		return
@@ -81,6 +141,20 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 			g.unavailable(w, r, err)
 			return
 		}
+		var tenant directory.Tenant
+		if err == nil && !op.Disabled {
+			var terr error
+			if tenant, terr = st.GetTenant(ctx, op.TenantID); terr != nil {
+				g.unavailable(w, r, terr)
+				return
+			}
+			// An SSO operator never signs in with a password here, whatever was typed (JIT-created ones
+			// have none): the page sends them to their IdP.
+			if ssoActive(tenant, op) {
+				g.ssoRequired(w, r, tenant, op.Email, web.SafeNext(r.PostFormValue("next")))
+				return
+			}
+		}
 		if err != nil || op.Disabled || op.PasswordHash == "" {
 			// Same work as a real check, so response time does not reveal whether the account exists.
 			g.hasher.Burn(ctx, password)
@@ -96,17 +170,6 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			g.log.Info("sign-in refused", "reason", "wrong password", "tenant", op.TenantID, "user", op.ID, "method", "password", "client", ip)
 			fail()
-			return
-		}
-		tenant, err := st.GetTenant(ctx, op.TenantID)
-		if err != nil {
-			g.unavailable(w, r, err)
-			return
-		}
-		if tenant.SSO != nil && tenant.SSO.Enabled && !tenant.IsBreakGlass(op.Email) {
-			g.message(w, http.StatusForbidden, "Sign in with your company account",
-				"Your workspace signs in through your identity provider, not with a password here. Use your company sign-in.",
-				web.Link{Label: "Back to sign-in", URL: "/.vectis/login"})
 			return
 		}
 		if err := st.Clear(ctx, "pw", acctKey); err != nil {

@@ -37,6 +37,7 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		"/.vectis/admin/users":           g.adminUsers,
 		"/.vectis/admin/users/reset-mfa": g.adminAction("reset-mfa"),
 		"/.vectis/admin/users/unlock":    g.adminAction("unlock"),
+		"/.vectis/sso/callback":          g.ssoCallback,
 	}
 	h, ok := handlers[p]
 	if !ok {

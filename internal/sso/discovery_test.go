@@ -92,3 +92,16 @@ func TestNewDoesNoIO(t *testing.T) {
 		}
 	}
 }
+
+// The browser is sent to the authorization endpoint by a page of ours: a discovery document naming a
+// script or plain-http URL there is refused.
+func TestAuthorizationEndpointMustBeAWebAddress(t *testing.T) {
+	for _, bad := range []string{"javascript:alert(1)//", "http://idp.example.test/authorize", "data:text/html,hi", "/relative"} {
+		e := newEnv(t)
+		f := e.fx["oidc"]
+		f.idp.authEndpoint = bad
+		if _, err := e.rp.Begin(context.Background(), f.settings, redirectURL, "/", ""); !errors.Is(err, ErrMisconfigured) {
+			t.Errorf("authorization endpoint %q: %v, want ErrMisconfigured", bad, err)
+		}
+	}
+}

@@ -109,7 +109,9 @@ type fakeIdP struct {
 	userinfo func(g *grant) (int, any)
 	// discoveryIssuer, when set, is what discovery claims instead of issuer (a misconfiguration).
 	discoveryIssuer string
-	discoveryDown   atomic.Bool
+	// authEndpoint, when set, is the authorization endpoint discovery announces.
+	authEndpoint  string
+	discoveryDown atomic.Bool
 }
 
 // endpoint is where the IdP serves name, under its issuer's path (two Entra tenants share one host).
@@ -147,8 +149,12 @@ func (f *fakeIdP) discovery(w http.ResponseWriter, r *http.Request) {
 	if f.discoveryIssuer != "" {
 		iss = f.discoveryIssuer
 	}
+	auth := f.endpoint("authorize")
+	if f.authEndpoint != "" {
+		auth = f.authEndpoint
+	}
 	doc := map[string]any{
-		"issuer": iss, "authorization_endpoint": f.endpoint("authorize"), "token_endpoint": f.endpoint("token"),
+		"issuer": iss, "authorization_endpoint": auth, "token_endpoint": f.endpoint("token"),
 		"jwks_uri": f.endpoint("keys"), "response_types_supported": []string{"code"},
 		"subject_types_supported": []string{"public"}, "id_token_signing_alg_values_supported": []string{f.alg},
 	}

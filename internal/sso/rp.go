@@ -125,6 +125,11 @@ func (rp *RP) Begin(ctx context.Context, s Settings, redirectURL, next, loginHin
 	if err != nil {
 		return Start{}, err
 	}
+	// The browser is sent to this URL by a page of ours: it must be a web address on the IdP's side of
+	// the same trust (https, or http exactly where the issuer itself may be http), never javascript: or data:.
+	if _, problem := parseIssuer(s.Provider, p.Endpoint().AuthURL); problem != "" {
+		return Start{}, fmt.Errorf("%w: authorization endpoint %s", ErrMisconfigured, problem)
+	}
 	vals := make([]string, 4)
 	for i := range vals {
 		if vals[i], err = rp.random(); err != nil {

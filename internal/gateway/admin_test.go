@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -54,6 +55,27 @@ func TestAdminResetKillsSessionsAndForcesEnrollment(t *testing.T) {
 	}
 	if r := half.post("/.vectis/mfa/recovery", url.Values{"code": {codes[0]}}); r.status == http.StatusOK {
 		t.Fatal("half-finished sign-in survived the reset / old recovery code worked")
+	}
+	events, err := e.st.ListAudit(context.Background(), "acme", 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, ev := range events {
+		if ev.Type == "mfa.reset" && ev.User == tech && ev.Actor == "admin:admin@acme.example" {
+			found = true
+		}
+		for _, c := range codes {
+			if strings.Contains(fmt.Sprint(ev), c) {
+				t.Fatal("a recovery code is in the audit trail")
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no audited reset in %+v", events)
+	}
+	if page := adm.do("GET", "/.vectis/admin/users", nil); !strings.Contains(page.body, "mfa.reset") {
+		t.Fatal("admin page does not show the reset event")
 	}
 	fresh := e.browser()
 	if r := fresh.post("/.vectis/login", url.Values{"email": {"tech@acme.example"}, "password": {"tech password 1"}}); r.loc != "/.vectis/enroll" {

@@ -331,6 +331,12 @@ func TestAbsoluteExpiry(t *testing.T) {
 }
 
 func TestLockoutWindowWithInjectedClock(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testLockoutWindow(t, backend) })
+	}
+}
+
+func testLockoutWindow(t *testing.T, backend string) {
 	for _, tc := range []struct {
 		name     string
 		failures []time.Duration
@@ -340,7 +346,7 @@ func TestLockoutWindowWithInjectedClock(t *testing.T) {
 		{"locked at 14:59", []time.Duration{0, time.Minute, 2 * time.Minute, 3 * time.Minute, 14*time.Minute + 59*time.Second}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnvOn(t, backend)
 			b := e.browser()
 			secret, _ := b.enroll("tech@acme.example", "tech password 1", "/")
 			start := e.clk.Now().Add(time.Minute)
@@ -377,7 +383,13 @@ func TestLockoutWindowWithInjectedClock(t *testing.T) {
 }
 
 func TestParallelCodesAreCountedAtomically(t *testing.T) {
-	e := newEnv(t)
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) { testParallelCodes(t, backend) })
+	}
+}
+
+func testParallelCodes(t *testing.T, backend string) {
+	e := newEnvOn(t, backend)
 	b := e.browser()
 	secret, codes := b.enroll("tech@acme.example", "tech password 1", "/")
 	run := func(n int, code func(i int) string, path string) []int {

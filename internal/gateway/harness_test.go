@@ -20,6 +20,8 @@ import (
 	"github.com/vectis/mfa-gateway/config"
 	"github.com/vectis/mfa-gateway/internal/store"
 	"github.com/vectis/mfa-gateway/internal/store/bolt"
+	redisstore "github.com/vectis/mfa-gateway/internal/store/redis"
+	"github.com/vectis/mfa-gateway/internal/store/redis/redistest"
 	"github.com/vectis/mfa-gateway/internal/totp"
 )
 
@@ -80,6 +82,16 @@ type env struct {
 
 func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, "bolt", mutate...)
+}
+
+// backends are the stores every flow test that depends on store atomicity runs against.
+var backends = []string{"bolt", "redis"}
+
+// newEnvOn builds an env on the named backend: "bolt" (temp file) or "redis" (a real redis-server on a free
+// loopback port, started for this test).
+func newEnvOn(t *testing.T, backend string, mutate ...func(*config.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "seed.json")
 	if err := os.WriteFile(seed, []byte(testSeed), 0o600); err != nil {
@@ -97,7 +109,17 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 	}
 	cfg.Normalize()
 	e := &env{t: t, clk: &clock{t: time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)}, up: &upstream{}}
-	st, err := bolt.Open(cfg.Storage.Path, bolt.Options{})
+	var st store.Store
+	var err error
+	switch backend {
+	case "bolt":
+		st, err = bolt.Open(cfg.Storage.Path, bolt.Options{})
+	case "redis":
+		srv := redistest.Start(t)
+		st, err = redisstore.Open(srv.URL(), redisstore.Options{})
+	default:
+		t.Fatalf("unknown backend %q", backend)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,14 +37,21 @@ func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Sto
 	if !ok {
 		return nil, nil
 	}
-	s, err := st.GetSession(ctx, tenant, id[:])
-	if errors.Is(err, session.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	now := g.now()
+	s, hit := g.sessions.get(id, now)
+	if !hit {
+		var err error
+		s, err = st.GetSession(ctx, tenant, id[:])
+		if errors.Is(err, session.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s.State == session.StateActive {
+			g.sessions.put(id, s, now)
+		}
+	}
 	if s.TenantID != tenant || !now.Before(s.ExpiresAt) ||
 		(s.State == session.StateActive && !now.Before(s.LastSeen.Add(g.cfg.SessionIdle))) {
 		// Expired: remove it now so a stale cookie cannot come back (best effort; the record is dead anyway).
@@ -83,6 +90,7 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 			g.unavailable(w, r, err)
 			return nil
 		}
+		g.sessions.put(cur.id, cur.s, now)
 	}
 	tok, err := signer.For(cur.id, assertion.Claims{
 		Issuer: g.opts.AssertionIssuer, Audience: hostOnly(r), Subject: cur.s.UserID, Email: cur.s.Email,

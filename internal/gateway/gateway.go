@@ -77,6 +77,9 @@ type Gateway struct {
 	mu     sync.Mutex // guards st and signer while the store is being opened
 	st     store.Store
 	signer atomic.Pointer[assertion.Signer]
+	ready  atomic.Pointer[ready]
+	// sessions caches active sessions for the hot path (see cache.go).
+	sessions *sessionCache
 }
 
 // storeTimeout bounds each request's store work: a slow store must deny quickly, not hang the request.
@@ -96,7 +99,7 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("loading page templates: %w", err)
 	}
 	g := &Gateway{cfg: cfg, open: open, opts: opts, log: opts.Logger, now: opts.Now, rand: opts.Rand,
-		keys: ring, pages: pages, hasher: directory.NewHasher(0), static: web.Static()}
+		keys: ring, pages: pages, hasher: directory.NewHasher(0), static: web.Static(), sessions: newSessionCache()}
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -126,22 +129,33 @@ var errStoreUnavailable = errors.New("store unavailable")
 // backend returns the open store and signer, opening and bootstrapping on first use. A failure is returned
 // (and retried on the next request) so an outage at start-up heals without a restart.
 func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, error) {
+	// Hot path: once ready, no lock is taken.
+	if b := g.ready.Load(); b != nil {
+		return b.st, b.signer, nil
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if sg := g.signer.Load(); g.st != nil && sg != nil {
-		return g.st, sg, nil
+	if b := g.ready.Load(); b != nil {
+		return b.st, b.signer, nil
 	}
 	if g.st == nil {
 		st, err := g.open(ctx)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: opening: %v", errStoreUnavailable, err)
 		}
-		g.st = st
+		g.st = invalidating{Store: st, c: g.sessions}
 	}
 	if err := g.bootstrap(ctx, g.st); err != nil {
 		return nil, nil, fmt.Errorf("%w: bootstrap: %v", errStoreUnavailable, err)
 	}
+	g.ready.Store(&ready{st: g.st, signer: g.signer.Load()})
 	return g.st, g.signer.Load(), nil
+}
+
+// ready is the opened store and loaded signer, published once for lock-free reads.
+type ready struct {
+	st     store.Store
+	signer *assertion.Signer
 }
 
 // bootstrap imports the seed into an empty store and loads (or creates, once across replicas) the signing key.

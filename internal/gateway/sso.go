@@ -144,7 +144,11 @@ func (g *Gateway) callbackURL(r *http.Request) string {
 // the browser binding is checked, and only then does the code go to the IdP's token endpoint — so a
 // replayed state or a callback in another browser never reaches the IdP.
 func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
-	if !getOrHead(w, r) {
+	// GET only: a HEAD (a link checker, a prefetch) would spend the attempt without finishing it.
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		web.SetSecurityHeaders(w.Header())
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	q := r.URL.Query()

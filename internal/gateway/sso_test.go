@@ -455,8 +455,10 @@ func TestSSOCallbackRefusals(t *testing.T) {
 			t.Errorf("%s: %d", name, r.status)
 		}
 	}
-	if r := b.do("POST", "/.vectis/sso/callback", url.Values{}); r.status != http.StatusMethodNotAllowed {
-		t.Errorf("POST callback: %d", r.status)
+	for _, m := range []string{"POST", "HEAD"} {
+		if r := b.do(m, "/.vectis/sso/callback", url.Values{}); r.status != http.StatusMethodNotAllowed {
+			t.Errorf("%s callback: %d", m, r.status)
+		}
 	}
 	// The tenant part of the state only routes: another tenant's name finds nothing.
 	p.user("sub-alice", "alice@acme.example", true)

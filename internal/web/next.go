@@ -1,6 +1,7 @@
 package web
 
 import (
+	"net/url"
 	"path"
 	"strings"
 )
@@ -30,6 +31,10 @@ func SafeNext(raw string) string {
 		if raw[i] <= ' ' || raw[i] >= 0x7f {
 			return "/"
 		}
+	}
+	// A malformed escape ("/%", "/%zz") is not a URL reference at all; found by FuzzSafeNext.
+	if _, err := url.ParseRequestURI(raw); err != nil {
+		return "/"
 	}
 	layer := raw
 	for round := 0; ; round++ {

@@ -486,6 +486,16 @@ func newOperatorID(r io.Reader) (string, error) {
 // holds, and does all hashing and sealing before the first write, so a slow or failing step cannot leave
 // half a seed behind; only a store failure mid-way can, and the result then counts what was written.
 func Import(ctx context.Context, st Store, s Seed, h *Hasher, r io.Reader, seal func(plaintext []byte) ([]byte, error), now time.Time) (ImportResult, error) {
+	var bound func(string, []byte) ([]byte, error)
+	if seal != nil {
+		bound = func(_ string, p []byte) ([]byte, error) { return seal(p) }
+	}
+	return ImportSealed(ctx, st, s, h, r, bound, now)
+}
+
+// ImportSealed is Import with a seal function that is told the tenant, so each client secret can be bound to
+// its tenant (a sealed secret copied into another tenant's record then does not open).
+func ImportSealed(ctx context.Context, st Store, s Seed, h *Hasher, r io.Reader, seal func(tenantID string, plaintext []byte) ([]byte, error), now time.Time) (ImportResult, error) {
 	var res ImportResult
 	if err := s.Validate(); err != nil {
 		return res, err
@@ -517,7 +527,7 @@ func Import(ctx context.Context, st Store, s Seed, h *Hasher, r io.Reader, seal 
 			if seal == nil {
 				return res, fmt.Errorf("tenants[%d]: cannot store the SSO client secret: no sealing key", i)
 			}
-			sealed, err := seal([]byte(t.SSO.ClientSecret))
+			sealed, err := seal(t.ID, []byte(t.SSO.ClientSecret))
 			if err != nil {
 				return res, fmt.Errorf("tenants[%d]: sealing the SSO client secret: %w", i, err)
 			}

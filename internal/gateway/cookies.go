@@ -177,8 +177,10 @@ func stripGatewayCookies(r *http.Request) {
 				continue
 			}
 			name, _, _ := strings.Cut(p, "=")
-			switch strings.TrimSpace(name) {
-			case sessionCookie, sessionCookieSecure, csrfCookie, csrfCookieSecure:
+			switch name = strings.TrimSpace(name); {
+			case name == sessionCookie, name == sessionCookieSecure, name == csrfCookie, name == csrfCookieSecure,
+				// SSO attempt cookies (vectis_sso_<id>) are the gateway's too.
+				strings.HasPrefix(name, "vectis_sso_"), strings.HasPrefix(name, "__Host-vectis_sso_"):
 				continue
 			}
 			kept = append(kept, p)

@@ -21,6 +21,7 @@ import (
 	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/keys"
+	"github.com/vectis/mfa-gateway/internal/sso"
 	"github.com/vectis/mfa-gateway/internal/store"
 	"github.com/vectis/mfa-gateway/internal/web"
 )
@@ -82,8 +83,13 @@ type Gateway struct {
 	sessions *sessionCache
 }
 
-// storeTimeout bounds each request's store work: a slow store must deny quickly, not hang the request.
+// storeTimeout bounds the pass-through's store work: a slow store must deny quickly, not hang the request.
+// (Each Redis call is bounded by the client's own 1 s read/write timeouts; this is the backstop.)
 const storeTimeout = 3 * time.Second
+
+// pageTimeout bounds a gateway page's work, which may include waiting for a password-hashing slot under
+// load and an IdP round trip: long enough not to turn a busy moment into a false "unavailable".
+const pageTimeout = 10 * time.Second
 
 // New builds a gateway from a normalized, validated configuration. It does no I/O.
 func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
@@ -202,8 +208,16 @@ func (g *Gateway) importSeed(ctx context.Context, st store.Store) error {
 	if err != nil {
 		return fmt.Errorf("seed %s: %w", g.cfg.Seed, err)
 	}
-	seal := func(p []byte) ([]byte, error) { return g.keys.Seal(g.rand, p, []byte("sso-client-secret")) }
-	res, err := directory.Import(ctx, st, seed, g.hasher, g.rand, seal, g.now())
+	// Provider-specific settings are checked here too, so a seeded SSO tenant that could never sign in is a
+	// clear start-up error, not a failure at the first sign-in.
+	for i, t := range seed.Tenants {
+		if t.SSO != nil {
+			if err := sso.Check(t.SSO.Provider, t.SSO.Issuer, t.SSO.ClientID, t.SSO.Extra); err != nil {
+				return fmt.Errorf("seed %s: tenants[%d] (%s): %w", g.cfg.Seed, i, t.ID, err)
+			}
+		}
+	}
+	res, err := directory.ImportSealed(ctx, st, seed, g.hasher, g.rand, g.sealSSOSecret, g.now())
 	if err != nil {
 		return fmt.Errorf("importing seed: %w", err)
 	}

@@ -108,7 +108,7 @@ func methods(w http.ResponseWriter, r *http.Request, get, post func()) {
 
 // withStore runs fn with the store and a bounded context, answering 503 when the store is unavailable.
 func (g *Gateway) withStore(w http.ResponseWriter, r *http.Request, fn func(ctx context.Context, st store.Store)) {
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
 	st, _, err := g.backend(ctx)
 	if err != nil {

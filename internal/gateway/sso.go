@@ -61,11 +61,6 @@ func (g *Gateway) ssoSettings(t directory.Tenant) (sso.Settings, error) {
 	}
 	secret, err := g.keys.Open(t.SSO.ClientSecretSealed, sso.SecretAAD(t.ID))
 	if err != nil {
-		// Seed files imported so far seal the secret under one label for every tenant; accepted until the
-		// import binds it to the tenant too (then this fallback goes).
-		secret, err = g.keys.Open(t.SSO.ClientSecretSealed, []byte("sso-client-secret"))
-	}
-	if err != nil {
 		return sso.Settings{}, fmt.Errorf("%w: opening tenant %s's client secret (was secret_key changed?): %v", sso.ErrMisconfigured, t.ID, err)
 	}
 	s, err := sso.NewSettings(t.ID, *t.SSO, string(secret))

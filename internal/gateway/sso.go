@@ -102,7 +102,7 @@ func (g *Gateway) startSSO(w http.ResponseWriter, r *http.Request, st store.Stor
 		g.internal(w, r, err)
 		return
 	}
-	sctx, scancel := context.WithTimeout(r.Context(), storeTimeout)
+	sctx, scancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer scancel()
 	if err := st.PutOnce(sctx, t.ID, key, sealed, sso.AttemptLife); err != nil {
 		g.unavailable(w, r, err)
@@ -154,7 +154,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 			"It did not come from a sign-in started here. Please sign in again.")
 		return
 	}
-	sctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	sctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel()
 	st, _, err := g.backend(sctx)
 	if err != nil {
@@ -227,7 +227,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A fresh store deadline: the IdP round trips may have used up the first one.
-	sctx2, cancel2 := context.WithTimeout(r.Context(), storeTimeout)
+	sctx2, cancel2 := context.WithTimeout(r.Context(), pageTimeout)
 	defer cancel2()
 	op, ok := g.ssoOperator(w, r, sctx2, st, t, settings, id)
 	if !ok {

@@ -142,6 +142,9 @@ const boltOpenTimeout = 1 * time.Second
 // since it also runs for `caddy validate`; the store is opened on the first request that needs it.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Slogger()
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("loading vectis_mfa: registering metrics: %w", err)
+	}
 	cfg, err := h.buildConfig()
 	if err != nil {
 		return fmt.Errorf("loading vectis_mfa: %w", err)
@@ -236,6 +239,17 @@ func (h *Handler) buildConfig() (config.Config, error) {
 		if cfg.Storage.Path != "" {
 			return cfg, errors.New("storage redis takes a url, not a path")
 		}
+		// A key file is per machine: replicas sharing one Redis would each make their own key and
+		// could not read each other's secrets.
+		if h.SecretKey == "" {
+			return cfg, errors.New("storage redis needs an explicit secret_key, the same on every replica " +
+				"(for example secret_key {env.VECTIS_GATEWAY_KEY}; generate one with: head -c32 /dev/urandom | base64)")
+		}
+		if cfg.Storage.URL != "" {
+			if err := checkRedisURL(cfg.Storage.URL); err != nil {
+				return cfg, err
+			}
+		}
 	}
 	// Check everything that needs no disk before writing a key file or creating directories.
 	if len(cfg.SecretKey) == 0 {
@@ -303,6 +317,16 @@ func checkBoltPath(path string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// checkRedisURL checks the URL's syntax without touching the network: the client is built (which dials
+// nothing) and closed at once. Its errors never contain the URL's password.
+func checkRedisURL(url string) error {
+	st, err := redis.Open(url, redis.Options{})
+	if err != nil {
+		return fmt.Errorf("storage redis: %w", err)
+	}
+	return st.Close()
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
@@ -401,13 +425,20 @@ func (s *storeRef) release() error {
 
 // dial opens the configured backend.
 func (h *Handler) dial() (store.Store, error) {
+	var st store.Store
+	var err error
 	switch h.cfg.Storage.Kind {
 	case "bolt":
-		return bolt.Open(h.cfg.Storage.Path, bolt.Options{Timeout: boltOpenTimeout, Logger: h.logger})
+		st, err = bolt.Open(h.cfg.Storage.Path, bolt.Options{Timeout: boltOpenTimeout, Logger: h.logger})
 	case "redis":
-		return redis.Open(h.cfg.Storage.URL, redis.Options{Logger: h.logger})
+		st, err = redis.Open(h.cfg.Storage.URL, redis.Options{Logger: h.logger})
+	default:
+		return nil, fmt.Errorf("unknown storage type %q", h.cfg.Storage.Kind)
 	}
-	return nil, fmt.Errorf("unknown storage type %q", h.cfg.Storage.Kind)
+	if err != nil {
+		return nil, err
+	}
+	return newTimedStore(st, h.cfg.Storage.Kind), nil
 }
 
 // setIdentityPlaceholders publishes the signed-in operator to later handlers and access logs.

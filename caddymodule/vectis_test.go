@@ -180,6 +180,11 @@ func TestProvisionErrors(t *testing.T) {
 		{"redis without url", Handler{Storage: &Storage{Type: "redis"}, SecretKey: testKeyB64}, "storage redis needs a URL"},
 		{"redis with path", Handler{Storage: &Storage{Type: "redis", URL: "redis://127.0.0.1:1", Path: "/x"}, SecretKey: testKeyB64}, "takes a url, not a path"},
 		{"bolt with url", Handler{Storage: &Storage{Type: "bolt", URL: "redis://127.0.0.1:1"}, SecretKey: testKeyB64}, "takes a path, not a url"},
+		// Replicas sharing a Redis must share the key; a per-machine key file cannot give them that.
+		{"redis without key", Handler{Storage: &Storage{Type: "redis", URL: "redis://127.0.0.1:1/0"}}, "storage redis needs an explicit secret_key"},
+		{"redis url scheme", Handler{Storage: &Storage{Type: "redis", URL: "http://127.0.0.1:6379"}, SecretKey: testKeyB64}, "storage redis: "},
+		{"redis url port", Handler{Storage: &Storage{Type: "redis", URL: "redis://:hunter2-pw@127.0.0.1:notaport/0"}, SecretKey: testKeyB64}, "storage redis: "},
+		{"redis url db", Handler{Storage: &Storage{Type: "redis", URL: "redis://u:hunter2-pw@127.0.0.1:6379/x"}, SecretKey: testKeyB64}, "storage redis: "},
 		{"bolt dir under a file", Handler{Storage: bolt(filepath.Join(notADir, "g.db")), SecretKey: testKeyB64}, "cannot create directory"},
 		{"bolt path is a dir", Handler{Storage: bolt(t.TempDir()), SecretKey: testKeyB64}, "not a regular file"},
 		{"lockout attempts", Handler{Storage: ok, SecretKey: testKeyB64, Lockout: &Lockout{Attempts: 1000}}, "lockout attempts"},
@@ -202,6 +207,9 @@ func TestProvisionErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), testKeyB64) || strings.Contains(err.Error(), short) {
 				t.Errorf("error leaks the key: %q", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks the Redis password: %q", err)
 			}
 			if len(liveGateways()) != 0 {
 				t.Error("a handler that failed to provision joined the registry")

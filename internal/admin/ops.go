@@ -491,6 +491,16 @@ func (o *Ops) Import(ctx context.Context, a Actor, data []byte) (ImportResult, e
 	// Operators of tenants already in the store: checked and hashed here, written after the new tenants.
 	var newSeed directory.Seed
 	newSeed.Tenants = seed.Tenants[:len(seed.Tenants)-len(existing)]
+	// The document's own tenants first: "tenant already exists" is the likelier mistake (an import run twice),
+	// and it explains every user of that tenant being refused too.
+	for i, t := range newSeed.Tenants {
+		switch _, err := o.st.GetTenant(ctx, t.ID); {
+		case err == nil:
+			return res, errorf(ErrExists, "tenants[%d]: tenant %q already exists", i, t.ID)
+		case !errors.Is(err, directory.ErrNotFound):
+			return res, err
+		}
+	}
 	var later []directory.Operator
 	for i, u := range seed.Users {
 		if _, ok := existing[u.Tenant]; !ok {

@@ -28,15 +28,10 @@ func (g *Gateway) Admin(ctx context.Context) (*admin.Ops, error) {
 // Unavailable reports whether err means the store could not be reached (answer 503, try again later).
 func Unavailable(err error) bool { return errors.Is(err, errStoreUnavailable) }
 
-// sealSSOSecret encrypts a tenant's SSO client secret under the master key, bound to the tenant: a sealed
-// secret copied into another tenant's record does not open.
+// sealSSOSecret encrypts a tenant's SSO client secret under the master key, bound to the tenant (as
+// ssoSettings opens it): a sealed secret copied into another tenant's record does not open.
 func (g *Gateway) sealSSOSecret(tenantID string, secret []byte) ([]byte, error) {
 	return g.keys.Seal(g.rand, secret, sso.SecretAAD(tenantID))
-}
-
-// openSSOSecret is sealSSOSecret's inverse, for the SSO sign-in flow.
-func (g *Gateway) openSSOSecret(tenantID string, sealed []byte) ([]byte, error) {
-	return g.keys.Open(sealed, sso.SecretAAD(tenantID))
 }
 
 // Metrics receives counts from the request flow, for dashboards and alerts (Caddy's Prometheus registry in

@@ -3,7 +3,6 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -492,8 +491,14 @@ func (o *Ops) Import(ctx context.Context, a Actor, data []byte) (ImportResult, e
 	var newSeed directory.Seed
 	newSeed.Tenants = seed.Tenants[:len(seed.Tenants)-len(existing)]
 	// The document's own tenants first: "tenant already exists" is the likelier mistake (an import run twice),
-	// and it explains every user of that tenant being refused too.
+	// and it explains every user of that tenant being refused too. SSO settings pass the provider's own
+	// rules, so a tenant whose SSO could never work is refused now, not at its first sign-in.
 	for i, t := range newSeed.Tenants {
+		if t.SSO != nil {
+			if err := sso.Check(t.SSO.Provider, t.SSO.Issuer, t.SSO.ClientID, t.SSO.Extra); err != nil {
+				return res, errorf(ErrInvalid, "tenants[%d] (%s): %v", i, t.ID, err)
+			}
+		}
 		switch _, err := o.st.GetTenant(ctx, t.ID); {
 		case err == nil:
 			return res, errorf(ErrExists, "tenants[%d]: tenant %q already exists", i, t.ID)
@@ -522,7 +527,11 @@ func (o *Ops) Import(ctx context.Context, a Actor, data []byte) (ImportResult, e
 	}
 
 	if len(newSeed.Tenants) > 0 {
-		r, err := directory.Import(ctx, o.st, newSeed, o.tools.Hasher, o.tools.Rand, o.sealInOrder(newSeed), o.now().UTC())
+		var seal func(string, []byte) ([]byte, error)
+		if o.tools.SealSSOSecret != nil {
+			seal = o.tools.SealSSOSecret
+		}
+		r, err := directory.ImportSealed(ctx, o.st, newSeed, o.tools.Hasher, o.tools.Rand, seal, o.now().UTC())
 		res.Tenants, res.Operators = r.Tenants, r.Operators
 		if err != nil {
 			if errors.Is(err, directory.ErrExists) {
@@ -630,30 +639,6 @@ func (o *Ops) parseImport(ctx context.Context, data []byte) (directory.Seed, map
 		return directory.Seed{}, nil, &problem{kind: ErrInvalid, msg: err.Error()}
 	}
 	return seed, existing, nil
-}
-
-// sealInOrder adapts SealSSOSecret to directory.Import, whose seal function is not told the tenant: Import
-// seals the tenants' secrets in the seed's order, so each call takes the next tenant with SSO. A call whose
-// secret is not that tenant's fails the import before anything is written, rather than binding a secret to
-// the wrong tenant.
-func (o *Ops) sealInOrder(s directory.Seed) func([]byte) ([]byte, error) {
-	var queue []directory.SeedTenant
-	for _, t := range s.Tenants {
-		if t.SSO != nil {
-			queue = append(queue, t)
-		}
-	}
-	return func(secret []byte) ([]byte, error) {
-		if len(queue) == 0 || subtle.ConstantTimeCompare(secret, []byte(queue[0].SSO.ClientSecret)) != 1 {
-			return nil, errors.New("SSO client secrets were not sealed in the seed's order")
-		}
-		t := queue[0]
-		queue = queue[1:]
-		if o.tools.SealSSOSecret == nil {
-			return nil, errors.New("no sealing key")
-		}
-		return o.tools.SealSSOSecret(t.ID, secret)
-	}
 }
 
 // seedRules applies the seed file's rules to one entry (one set of rules for every way in) and reports

@@ -515,6 +515,7 @@ func TestImport(t *testing.T) {
 		{"unknown field", `{"users":[{"email":"x@acme.example","tenant":"acme","role":"member","passwd":"whatever 123"}]}`, ErrInvalid, `unknown field "passwd"`},
 		{"unknown top-level field", `{"tenants":[],"operators":[]}`, ErrInvalid, `unknown field "operators"`},
 		{"not JSON", `{"users":[`, ErrInvalid, "JSON"},
+		{"unusable SSO settings", `{"tenants":[{"id":"eps","name":"E","sso":{"provider":"google","client_id":"c","client_secret":"s"}}]}`, ErrInvalid, "tenants[0] (eps): sso hosted_domains is required"},
 		{"short password, mixed", `{"tenants":[{"id":"eps","name":"E"}],"users":[{"email":"x@eps.example","tenant":"eps","role":"member","password":"whatever 123"},{"email":"y@acme.example","tenant":"acme","role":"member","password":"short"}]}`, ErrInvalid, "users[1]: password must be at least 8"},
 	}
 	for _, tc := range cases {

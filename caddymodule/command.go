@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -225,12 +227,13 @@ func flagBool(cmd *cobra.Command, name string) bool {
 	return v
 }
 
-// adminAddress finds the admin endpoint the way `caddy reload` does.
+// adminAddress finds the admin endpoint the way `caddy reload` does: --address, else the admin listener of
+// --config (or of an adjacent ./Caddyfile), else Caddy's default.
 func (c *cli) adminAddress() (string, error) {
 	if c.address != "" {
 		return c.address, nil
 	}
-	cfg, file, _, err := caddycmd.LoadConfig(c.config, c.adapter)
+	cfg, file, err := loadConfig(c.config, c.adapter)
 	if err != nil {
 		return "", fmt.Errorf("reading the admin address from the config: %w", err)
 	}
@@ -239,6 +242,41 @@ func (c *cli) adminAddress() (string, error) {
 		return "", fmt.Errorf("finding the admin address: %w", err)
 	}
 	return addr, nil
+}
+
+// loadConfig reads and adapts the config as caddycmd.LoadConfig does, minus its log lines, which would
+// clutter a command whose output is a table or JSON.
+func loadConfig(file, adapter string) ([]byte, string, error) {
+	if adapter != "" && file == "" {
+		return nil, "", errors.New("--adapter needs --config")
+	}
+	if file == "" {
+		if _, err := os.Stat("Caddyfile"); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", nil
+		} else if err != nil {
+			return nil, "", err
+		}
+		file = "Caddyfile"
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	if base := filepath.Base(file); adapter == "" && (strings.HasPrefix(base, "Caddyfile") || filepath.Ext(base) == ".caddyfile") {
+		adapter = "caddyfile"
+	}
+	if adapter == "" {
+		return data, file, nil
+	}
+	a := caddyconfig.GetAdapter(adapter)
+	if a == nil {
+		return nil, "", fmt.Errorf("unrecognized config adapter: %s", adapter)
+	}
+	data, _, err = a.Adapt(data, map[string]any{"filename": file})
+	if err != nil {
+		return nil, "", fmt.Errorf("adapting %s with %s: %w", file, adapter, err)
+	}
+	return data, file, nil
 }
 
 // call sends one request to the admin API and returns the answer's body. body is sent as JSON; a []byte

@@ -247,6 +247,26 @@ func TestCLIAddressFromConfig(t *testing.T) {
 	if err != nil || !strings.Contains(out, "acme") {
 		t.Fatalf("--config: %v %s %s", err, out, errOut)
 	}
+	if errOut != "" {
+		t.Errorf("reading the config printed %q", errOut)
+	}
+	// The adapter follows from the file name, as for caddy reload; a JSON config needs none.
+	named := filepath.Join(dir, "site.caddyfile")
+	js := filepath.Join(dir, "caddy.json")
+	if err := os.WriteFile(named, []byte("{\n\tadmin "+e.addr+"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js, []byte(`{"admin":{"listen":"`+e.addr+`"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{named, js} {
+		if out, errOut, err := runCLI(t, "", "--config", f, "tenant", "list"); err != nil || !strings.Contains(out, "acme") {
+			t.Errorf("--config %s: %v %s %s", filepath.Base(f), err, out, errOut)
+		}
+	}
+	if _, errOut, err := runCLI(t, "", "--config", filepath.Join(dir, "missing"), "tenant", "list"); err == nil || !strings.Contains(errOut, "reading the admin address from the config") {
+		t.Errorf("a missing config: %v %q", err, errOut)
+	}
 	// Like caddy reload, an adjacent ./Caddyfile is read when no --config is given.
 	t.Chdir(dir)
 	if out, errOut, err := runCLI(t, "", "tenant", "list"); err != nil || !strings.Contains(out, "acme") {

@@ -162,6 +162,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		OnIdentity: setIdentityPlaceholders,
 		Secure:     h.SecureCookies,
 		ClientIP:   clientIP,
+		Metrics:    promMetrics{},
 	})
 	if err != nil {
 		return fmt.Errorf("loading vectis_mfa: %w", err)

@@ -51,6 +51,8 @@ type Options struct {
 	Secure bool
 	// ClientIP returns the client address as Caddy's trusted-proxy handling decided (default: socket peer).
 	ClientIP func(r *http.Request) string
+	// Metrics receives counters for dashboards (Caddy's Prometheus registry); nil counts nothing.
+	Metrics Metrics
 	// AssertionIssuer is the iss of the identity assertion (default "vectis-gateway").
 	AssertionIssuer string
 }
@@ -263,4 +265,12 @@ func (g *Gateway) event(ctx context.Context, e audit.Event) {
 		e.Time = g.now()
 	}
 	g.recorder.Record(context.WithoutCancel(ctx), e)
+	observe(g.opts.Metrics, e)
+}
+
+// ssoMetric counts one SSO callback that signed nobody in.
+func (g *Gateway) ssoMetric(reason string) {
+	if g.opts.Metrics != nil {
+		g.opts.Metrics.SSOCallbackFailure(reason)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/credential"
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/session"
@@ -115,7 +116,7 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if ipv.Count >= passwordIPLimit {
-			g.log.Warn("sign-in throttled", "reason", "client address", "client", ip)
+			g.event(ctx, audit.Event{Type: audit.SignInFailure, Method: "password", Reason: "throttled", Detail: map[string]string{"by": "client address", "client": ip}})
 			g.throttledPage(w, ipv.WindowEnd, now)
 			return
 		}
@@ -126,7 +127,7 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !av.Allowed {
-			g.log.Warn("sign-in throttled", "reason", "account", "client", ip)
+			g.event(ctx, audit.Event{Type: audit.SignInFailure, Email: email, Method: "password", Reason: "throttled", Detail: map[string]string{"by": "account", "client": ip}})
 			g.throttledPage(w, av.WindowEnd, now)
 			return
 		}
@@ -158,7 +159,11 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 		if err != nil || op.Disabled || op.PasswordHash == "" {
 			// Same work as a real check, so response time does not reveal whether the account exists.
 			g.hasher.Burn(ctx, password)
-			g.log.Info("sign-in refused", "reason", "unknown or unusable account", "method", "password", "client", ip)
+			ev := audit.Event{Type: audit.SignInFailure, Method: "password", Reason: "unknown or unusable account", Detail: map[string]string{"client": ip}}
+			if err == nil { // a known but disabled (or password-less) account: its tenant's trail shows the attempt
+				ev.Tenant, ev.User, ev.Email = op.TenantID, op.ID, op.Email
+			}
+			g.event(ctx, ev)
 			fail()
 			return
 		}
@@ -168,7 +173,7 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			g.log.Info("sign-in refused", "reason", "wrong password", "tenant", op.TenantID, "user", op.ID, "method", "password", "client", ip)
+			g.event(ctx, audit.Event{Type: audit.SignInFailure, Tenant: op.TenantID, User: op.ID, Email: op.Email, Method: "password", Reason: "wrong password", Detail: map[string]string{"client": ip}})
 			fail()
 			return
 		}
@@ -193,7 +198,7 @@ func (g *Gateway) loginPost(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if tenant.IsBreakGlass(op.Email) {
-			g.log.Warn("break-glass password sign-in started", "tenant", op.TenantID, "user", op.ID)
+			g.event(ctx, audit.Event{Type: audit.BreakGlassSignIn, Tenant: op.TenantID, User: op.ID, Email: op.Email, Method: "password", Detail: map[string]string{"client": ip}})
 		}
 		if state == session.StateEnroll {
 			http.Redirect(w, r, "/.vectis/enroll", http.StatusSeeOther)

@@ -102,6 +102,10 @@ func (g *Gateway) verifyTOTP(ctx context.Context, st store.Store, tenant, user, 
 // so parallel guesses beyond the limit are never evaluated; a success clears the count.
 func (g *Gateway) codeAttempt(w http.ResponseWriter, r *http.Request, ctx context.Context, st store.Store, cur *current,
 	check func(now time.Time) (bool, error), success func(now time.Time), failure func(status int)) {
+	method := "password+totp"
+	if r.URL.Path == "/.vectis/mfa/recovery" {
+		method = "password+recovery"
+	}
 	now := g.now()
 	v, err := st.Attempt(ctx, cur.s.TenantID, lockKey(cur.s.UserID), now, g.cfg.LockoutAttempts, g.cfg.LockoutWindow)
 	if err != nil {
@@ -110,7 +114,7 @@ func (g *Gateway) codeAttempt(w http.ResponseWriter, r *http.Request, ctx contex
 	}
 	if !v.Allowed {
 		g.event(ctx, audit.Event{Type: audit.SignInFailure, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
-			Reason: "locked", Detail: map[string]string{"locked_until": v.WindowEnd.UTC().Format(time.RFC3339)}})
+			Method: method, Reason: "locked", Detail: map[string]string{"locked_until": v.WindowEnd.UTC().Format(time.RFC3339)}})
 		g.lockedPage(w, v, now)
 		return
 	}
@@ -128,7 +132,7 @@ func (g *Gateway) codeAttempt(w http.ResponseWriter, r *http.Request, ctx contex
 		return
 	}
 	g.event(ctx, audit.Event{Type: audit.SignInFailure, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
-		Reason: "wrong code", Detail: map[string]string{"failures": fmt.Sprint(v.Count)}})
+		Method: method, Reason: "wrong code", Detail: map[string]string{"failures": fmt.Sprint(v.Count)}})
 	if v.Count >= g.cfg.LockoutAttempts {
 		g.event(ctx, audit.Event{Type: audit.Lockout, Tenant: cur.s.TenantID, User: cur.s.UserID, Email: cur.s.Email,
 			Detail: map[string]string{"locked_until": v.WindowEnd.UTC().Format(time.RFC3339), "failures": fmt.Sprint(v.Count)}})

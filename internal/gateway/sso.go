@@ -150,6 +150,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	tenantID, key, ok := sso.ParseState(q.Get("state"))
 	if !ok {
 		g.log.Info("sso callback refused", "reason", "malformed or missing state")
+		g.ssoMetric(SSOFailState)
 		g.ssoStartAgain(w, http.StatusBadRequest, "This sign-in link is not valid",
 			"It did not come from a sign-in started here. Please sign in again.")
 		return
@@ -164,6 +165,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	raw, err := st.TakeOnce(sctx, tenantID, key)
 	if errors.Is(err, directory.ErrNotFound) {
 		g.log.Info("sso callback refused", "reason", "unknown, expired or already used state", "tenant", tenantID)
+		g.ssoMetric(SSOFailState)
 		g.ssoStartAgain(w, http.StatusBadRequest, "This sign-in has expired",
 			"A sign-in link works once, within 10 minutes. Please sign in again.")
 		return
@@ -179,6 +181,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil || a.Tenant != tenantID {
 		g.log.Warn("sso callback refused", "reason", "unreadable attempt record", "tenant", tenantID, "error", err)
+		g.ssoMetric(SSOFailState)
 		g.ssoStartAgain(w, http.StatusBadRequest, "This sign-in has expired", "Please sign in again.")
 		return
 	}
@@ -193,12 +196,14 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		// A code and state carried into another browser: the login-CSRF that would sign the victim in as
 		// the attacker. The attempt is already spent.
 		g.log.Warn("sso callback refused", "reason", "no matching attempt cookie in this browser", "tenant", tenantID, "attempt", a.ID)
+		g.ssoMetric(SSOFailState)
 		g.ssoStartAgain(w, http.StatusBadRequest, "This sign-in was started in another browser",
 			"For your security, finish signing in in the browser where you started. Please sign in again here.")
 		return
 	}
 	if idpErr := q.Get("error"); idpErr != "" {
 		g.log.Info("sso sign-in ended at the IdP", "tenant", tenantID, "attempt", a.ID, "idp_error", logToken(idpErr))
+		g.ssoMetric(SSOFailIdP)
 		g.ssoStartAgain(w, http.StatusForbidden, "Your identity provider did not sign you in",
 			"The sign-in was cancelled or refused at your company's sign-in page. You can try again.")
 		return
@@ -206,6 +211,7 @@ func (g *Gateway) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	t, err := st.GetTenant(sctx, tenantID)
 	if errors.Is(err, directory.ErrNotFound) || (err == nil && (t.SSO == nil || !t.SSO.Enabled)) {
 		g.log.Info("sso callback refused", "reason", "SSO is off for the tenant", "tenant", tenantID, "attempt", a.ID)
+		g.ssoMetric(SSOFailConfig)
 		g.ssoStartAgain(w, http.StatusForbidden, "Company sign-in is switched off",
 			"Your workspace no longer signs in through an identity provider. Sign in with your email and password.")
 		return
@@ -244,6 +250,7 @@ func (g *Gateway) ssoOperator(w http.ResponseWriter, r *http.Request, ctx contex
 	s sso.Settings, id sso.Identity) (directory.Operator, bool) {
 	refuse := func(reason string) (directory.Operator, bool) {
 		g.log.Warn("sso sign-in refused", "tenant", t.ID, "reason", reason, "provider", s.Provider, "email_source", id.EmailSource, "note", id.Note)
+		g.ssoMetric(SSOFailOperator)
 		g.ssoAskAdmin(w, s.Label(), id)
 		return directory.Operator{}, false
 	}
@@ -300,6 +307,7 @@ func (g *Gateway) ssoOperator(w http.ResponseWriter, r *http.Request, ctx contex
 	}
 	if op.Disabled {
 		g.log.Warn("sso sign-in refused", "tenant", t.ID, "user", op.ID, "reason", "operator disabled")
+		g.ssoMetric(SSOFailOperator)
 		g.message(w, http.StatusForbidden, "Your account is disabled",
 			"Your Vectis account in this workspace is disabled. Ask your workspace administrator.")
 		return directory.Operator{}, false
@@ -308,6 +316,7 @@ func (g *Gateway) ssoOperator(w http.ResponseWriter, r *http.Request, ctx contex
 		// Break-glass admins are for when the IdP cannot be trusted or reached: they always prove a
 		// password and a code here, never the IdP's word.
 		g.log.Warn("sso sign-in refused", "tenant", t.ID, "user", op.ID, "reason", "break-glass account")
+		g.ssoMetric(SSOFailOperator)
 		g.message(w, http.StatusForbidden, "Sign in with your password",
 			"This is an emergency (break-glass) account: it always signs in with its password and authenticator code.",
 			web.Link{Label: "Sign in with a password", URL: "/.vectis/login"})
@@ -375,6 +384,7 @@ func (g *Gateway) ssoFailed(w http.ResponseWriter, r *http.Request, tenant, labe
 	case errors.As(err, &ref):
 		id := g.newRef()
 		g.log.Warn("sso sign-in refused", "tenant", tenant, "reason", ref.Reason, "ref", id)
+		g.ssoMetric(SSOFailToken)
 		_ = g.pages.Render(w, http.StatusForbidden, "message", web.Page{
 			Title: "We could not sign you in",
 			Lead: "The answer from " + label + " could not be accepted for this workspace. Please sign in again; if it keeps " +
@@ -386,6 +396,7 @@ func (g *Gateway) ssoFailed(w http.ResponseWriter, r *http.Request, tenant, labe
 	default:
 		id := g.newRef()
 		g.log.Error("identity provider unavailable; sign-in denied", "tenant", tenant, "ref", id, "error", err)
+		g.ssoMetric(SSOFailExchange)
 		w.Header().Set("Retry-After", "30")
 		_ = g.pages.Render(w, http.StatusBadGateway, "message", web.Page{
 			Title: label + " cannot be reached",

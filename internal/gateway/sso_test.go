@@ -295,7 +295,7 @@ func TestBreakGlassAdminUsesPasswordAndTOTP(t *testing.T) {
 	if got := e.up.last().Header.Get("X-Vectis-Auth"); got != "password+totp" {
 		t.Fatalf("break-glass admin X-Vectis-Auth %q", got)
 	}
-	if !regexp.MustCompile(`level=WARN msg="break-glass[^"]*" tenant=acme`).MatchString(logsOf(t)) {
+	if !regexp.MustCompile(`level=WARN msg=audit event=breakglass.signin tenant=acme`).MatchString(logsOf(t)) {
 		t.Errorf("no WARN line for the break-glass sign-in:\n%s", logsOf(t))
 	}
 	// Nor may the IdP sign in as a break-glass account (its verified email is root's).

@@ -74,7 +74,7 @@ func TestAdminResetKillsSessionsAndForcesEnrollment(t *testing.T) {
 	if !found {
 		t.Fatalf("no audited reset in %+v", events)
 	}
-	if page := adm.do("GET", "/.vectis/admin/users", nil); !strings.Contains(page.body, "mfa.reset") {
+	if page := adm.do("GET", "/.vectis/admin/users", nil); !strings.Contains(page.body, "Two-factor reset") {
 		t.Fatal("admin page does not show the reset event")
 	}
 	fresh := e.browser()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vectis/mfa-gateway/internal/admin"
+	"github.com/vectis/mfa-gateway/internal/audit"
 	"github.com/vectis/mfa-gateway/internal/session"
 	"github.com/vectis/mfa-gateway/internal/store"
 	"github.com/vectis/mfa-gateway/internal/totp"
@@ -66,8 +67,24 @@ func (g *Gateway) renderAdminUsers(w http.ResponseWriter, r *http.Request, ctx c
 		g.unavailable(w, r, err)
 		return
 	}
-	events, _ := g.recentEvents(ctx, st, cur.s.TenantID, 50)
-	msg := map[string]string{"reset": "MFA was reset. The operator will set up a new authenticator at their next sign-in.",
+	raw, _ := g.recentEvents(ctx, st, cur.s.TenantID, 50)
+	type eventRow struct {
+		Time         time.Time
+		Label, Email string
+		Actor        string
+	}
+	events := make([]eventRow, 0, len(raw))
+	for _, e := range raw {
+		label, ok := eventLabels[e.Type]
+		if !ok {
+			label = e.Type
+		}
+		if e.Type == audit.SignInFailure && e.Reason != "" {
+			label += " (" + e.Reason + ")"
+		}
+		events = append(events, eventRow{Time: e.Time, Label: label, Email: e.Email, Actor: e.Actor})
+	}
+	msg := map[string]string{"reset": "Two-factor authentication was reset. The operator will set up a new authenticator at their next sign-in.",
 		"unlock": "The account is unlocked."}[notice]
 	_ = g.pages.Render(w, status, "admin_users", web.Page{Title: "Users", Lead: "Operators of your workspace.",
 		CSRF: g.csrfToken(w, r), Notice: msg, Email: cur.s.Email,
@@ -171,4 +188,25 @@ func (g *Gateway) reverify(w http.ResponseWriter, r *http.Request, ctx context.C
 		}
 		http.Redirect(w, r, "/.vectis/admin/users", http.StatusSeeOther)
 	}, func(status int) { page(status, msgBadCode) })
+}
+
+// eventLabels are the admin page's words for audit event types.
+var eventLabels = map[string]string{
+	audit.SignInSuccess:         "Signed in",
+	audit.SignInFailure:         "Sign-in refused",
+	audit.Lockout:               "Locked after failed codes",
+	audit.Unlock:                "Unlocked",
+	audit.Enrolled:              "Set up two-factor",
+	audit.RecoveryCodeUsed:      "Used a recovery code",
+	audit.RecoveryRegenerated:   "New recovery codes",
+	audit.MFAReset:              "Two-factor reset",
+	audit.OperatorDisabled:      "Disabled",
+	audit.OperatorEnabled:       "Enabled",
+	audit.OperatorAdded:         "Added",
+	audit.SSOEnabled:            "SSO turned on",
+	audit.SSODisabled:           "SSO turned off",
+	audit.BreakGlassSignIn:      "Break-glass sign-in",
+	audit.SupportRecovery:       "Support recovery",
+	audit.SupportRecoveryDenied: "Support recovery refused",
+	audit.SessionsRevoked:       "Signed out everywhere",
 }

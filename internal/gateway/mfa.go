@@ -152,7 +152,8 @@ func (g *Gateway) lockedPage(w http.ResponseWriter, v lockout.Verdict, now time.
 		Title: "Too many attempts",
 		Lead: fmt.Sprintf("For your security, code sign-in for this account is paused. Try again in %d minute%s. "+
 			"If you did not make these attempts, tell your administrator.", mins, plural(mins)),
-		Data: map[string]int{"minutes": mins},
+		Data:    map[string]int{"minutes": mins},
+		Actions: []web.Link{{Label: "Back to sign-in", URL: "/.vectis/login"}},
 	})
 }
 

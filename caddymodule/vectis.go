@@ -167,6 +167,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading vectis_mfa: %w", err)
 	}
+	// Last, so a failed Provision holds no reference: from here until Cleanup this instance keeps the
+	// shared store alive (see lazyShared).
+	if err := h.store.acquire(); err != nil {
+		return fmt.Errorf("loading vectis_mfa: %w", err)
+	}
 	join(h)
 	return nil
 }
@@ -355,16 +360,50 @@ func (h *Handler) Cleanup() error {
 // would only waste connections.
 var stores = caddy.NewUsagePool()
 
-// sharedStore is the pooled value. The gateway receives it too, so its Close is a no-op: one
-// instance must not close a store another instance still uses. The pool closes it (Destruct)
-// when the last reference is deleted.
+// sharedStore is what the gateway receives. Its Close is a no-op: one instance must not close a store
+// another instance still uses. The pool closes the backend (lazyShared.Destruct) when the last reference
+// is deleted.
 type sharedStore struct{ store.Store }
 
 // Close is deliberately a no-op; see sharedStore.
 func (sharedStore) Close() error { return nil }
 
-// Destruct closes the backend; the pool calls it once, after the last user let go.
-func (s sharedStore) Destruct() error { return s.Store.Close() }
+// lazyShared is the pooled value: a reference is taken in Provision (no I/O: it only records how to dial)
+// and held until Cleanup, so across a reload — new instance provisioned, old one cleaned up — the count
+// never drops to zero and the open store is never closed under requests still in flight. The backend is
+// dialled on first use and again after a failed dial.
+type lazyShared struct {
+	dial func() (store.Store, error)
+
+	mu sync.Mutex
+	st store.Store
+}
+
+func (l *lazyShared) get() (store.Store, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st != nil {
+		return sharedStore{l.st}, nil
+	}
+	st, err := l.dial()
+	if err != nil {
+		return nil, err
+	}
+	l.st = st
+	return sharedStore{st}, nil
+}
+
+// Destruct closes the backend if it was ever opened; the pool calls it once, after the last user let go.
+func (l *lazyShared) Destruct() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st == nil {
+		return nil
+	}
+	err := l.st.Close()
+	l.st = nil
+	return err
+}
 
 // storeRef is one handler instance's claim on a pooled store. It is a pointer apart from Handler
 // because Handler is copied by value (module registration, config decoding) and a mutex must not be.
@@ -373,42 +412,39 @@ type storeRef struct {
 	dial func() (store.Store, error)
 
 	mu     sync.Mutex
-	held   *sharedStore // non-nil while this instance holds one reference in stores
+	held   *lazyShared // non-nil while this instance holds its one reference in stores
 	closed bool
 }
 
-// open is the gateway's OpenFunc. The gateway calls it lazily and again after a failure; an
-// instance takes at most one pool reference, so release deletes exactly what was loaded.
+// acquire takes this instance's reference (Provision). It does no I/O.
+func (s *storeRef) acquire() error {
+	val, _, err := stores.LoadOrNew(s.key, func() (caddy.Destructor, error) {
+		return &lazyShared{dial: s.dial}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.held = val.(*lazyShared)
+	s.mu.Unlock()
+	return nil
+}
+
+// open is the gateway's OpenFunc. The gateway calls it lazily and again after a failure.
 func (s *storeRef) open(ctx context.Context) (store.Store, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	held, closed := s.held, s.closed
+	s.mu.Unlock()
+	if closed || held == nil {
 		return nil, errors.New("vectis_mfa handler is shut down")
 	}
-	if s.held != nil {
-		return *s.held, nil
-	}
-	// The constructor only runs for the first user of the key; the others get its value. A failed
-	// constructor leaves no reference behind (the pool drops the entry), so nothing is held then.
-	val, _, err := stores.LoadOrNew(s.key, func() (caddy.Destructor, error) {
-		st, err := s.dial()
-		if err != nil {
-			return nil, err
-		}
-		return sharedStore{st}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	shared := val.(sharedStore)
-	s.held = &shared
-	return shared, nil
+	return held.get()
 }
 
-// release gives up this instance's reference (if it took one) and refuses later opens.
+// release gives up this instance's reference and refuses later opens.
 func (s *storeRef) release() error {
 	s.mu.Lock()
 	held := s.held != nil

@@ -161,8 +161,13 @@ func MatchHost(patterns []string, host string) bool {
 	if len(patterns) == 0 {
 		return false
 	}
-	host = strings.ToLower(StripPort(host))
-	host = strings.TrimSuffix(host, ".")
+	// Only a well-formed name may match: "[portal.example.com]" or "portal.example.com:abc" is not the portal,
+	// and must not pass without sign-in.
+	name, ok := hostName(host)
+	if !ok {
+		return false
+	}
+	host = strings.TrimSuffix(name, ".")
 	for _, p := range patterns {
 		if rest, ok := strings.CutPrefix(p, "*."); ok {
 			// "*." matches exactly one label: a.portal.example.com, never a.b.portal.example.com
@@ -186,4 +191,32 @@ func StripPort(hostport string) string {
 		return h
 	}
 	return strings.Trim(hostport, "[]")
+}
+
+// hostName returns the lower-case DNS name of a Host header value (optional numeric port), or false when the
+// value is not a plain host name (brackets, IP literals with ports are fine to refuse: portals have names).
+func hostName(hostport string) (string, bool) {
+	h := hostport
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		port := hostport[i+1:]
+		if port == "" || len(port) > 5 {
+			return "", false
+		}
+		for j := 0; j < len(port); j++ {
+			if port[j] < '0' || port[j] > '9' {
+				return "", false
+			}
+		}
+		h = hostport[:i]
+	}
+	if h == "" || len(h) > 253 {
+		return "", false
+	}
+	for j := 0; j < len(h); j++ {
+		c := h[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return "", false
+		}
+	}
+	return strings.ToLower(h), true
 }

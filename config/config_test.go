@@ -25,6 +25,12 @@ func TestMatchHost(t *testing.T) {
 		{"app.example.com", false},
 		{"", false},
 		{"[::1]:443", false},
+		{"[portal.example.com]", false},
+		{"[portal.example.com]:8443", false},
+		{"portal.example.com:abc", false},
+		{"portal.example.com:", false},
+		{"portal.example.com:123456", false},
+		{"portal.example.com\x00", false},
 	} {
 		if got := MatchHost(patterns, tc.host); got != tc.want {
 			t.Errorf("MatchHost(%q) = %v, want %v", tc.host, got, tc.want)

@@ -210,7 +210,7 @@ func TestPortalNeverTouchesStore(t *testing.T) {
 	e.fail.Store(true)
 	b := e.browser()
 	for _, host := range []string{"portal.example.com", "PORTAL.example.com:8443", "acme.portal.example.com"} {
-		r := b.do("GET", "/ticket/1", nil, "Host", host, "X-Vectis-User-Id", "forged", "x-vectis-tenant", "t", "X_Vectis_Email", "e@x")
+		r := b.do("GET", "/ticket/1", nil, "Host", host, "X-Vectis-User-Id", "forged", "x-vectis-tenant", "t", "X_Vectis_Email", "e@x", "X.Vectis.Role", "admin")
 		if r.status != http.StatusOK {
 			t.Fatalf("%s: %d", host, r.status)
 		}

@@ -243,11 +243,16 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) erro
 	return g.passAuthenticated(w, r, next)
 }
 
+// identityFold maps header-name spellings that upstream frameworks fold together (CGI/PHP turn "-", "_"
+// and "." into "_") onto one form.
+var identityFold = strings.NewReplacer("_", "-", ".", "-")
+
 // stripIdentityHeaders deletes every header that an upstream could read as X-Vectis-*: any letter case
-// (Go canonicalizes), and the underscore spelling that CGI-style frameworks fold into the same variable.
+// (Go canonicalizes), and the underscore and dot spellings that CGI-style frameworks fold into the same
+// variable (Caddy drops those by default, but expected_dot_headers/underscore settings can let them in).
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		n := strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+		n := strings.ToLower(identityFold.Replace(strings.TrimSpace(name)))
 		if strings.HasPrefix(n, "x-vectis-") || n == "x-vectis" {
 			delete(h, name)
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/vectis/mfa-gateway/internal/store"
@@ -16,7 +17,15 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 			Title: "Sign out?", Lead: "You will need your password and a code to sign in again.", CSRF: g.csrfToken(w, r)})
 	}, func() {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		_ = r.ParseForm()
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				g.message(w, http.StatusRequestEntityTooLarge, "That was too much", "The form you sent is larger than any gateway form.",
+					web.Link{Label: "Back", URL: "/"})
+				return
+			}
+			// Unparseable body: fall through; only a same-origin Origin can still sign out.
+		}
 		if !g.checkCSRF(r) && !sameOrigin(r) {
 			g.badForm(w, r)
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/vectis/mfa-gateway/internal/session"
@@ -38,6 +39,13 @@ func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
 		"/.vectis/admin/users/reset-mfa": g.adminAction("reset-mfa"),
 		"/.vectis/admin/users/unlock":    g.adminAction("unlock"),
 		"/.vectis/sso/callback":          g.ssoCallback,
+	}
+	if allow, ok := pageMethods[p]; ok && !slices.Contains(strings.Split(allow, ", "), r.Method) {
+		// Method first: a PUT to a form page is a 405 whatever the session state, before any store access.
+		w.Header().Set("Allow", allow)
+		web.SetSecurityHeaders(w.Header())
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
 	}
 	h, ok := handlers[p]
 	if !ok {
@@ -180,4 +188,21 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": "ok"})
+}
+
+// pageMethods lists, for each gateway page, the methods it answers (the Allow header of a 405).
+var pageMethods = map[string]string{
+	"/.vectis/login":                 "GET, HEAD, POST",
+	"/.vectis/mfa":                   "GET, HEAD, POST",
+	"/.vectis/mfa/recovery":          "GET, HEAD, POST",
+	"/.vectis/enroll":                "GET, HEAD, POST",
+	"/.vectis/enroll/qr.png":         "GET, HEAD",
+	"/.vectis/logout":                "GET, HEAD, POST",
+	"/.vectis/jwks.json":             "GET, HEAD",
+	"/.vectis/healthz":               "GET, HEAD",
+	"/.vectis/account/2fa":           "GET, HEAD, POST",
+	"/.vectis/admin/users":           "GET, HEAD",
+	"/.vectis/admin/users/reset-mfa": "POST",
+	"/.vectis/admin/users/unlock":    "POST",
+	"/.vectis/sso/callback":          "GET",
 }

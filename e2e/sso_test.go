@@ -252,7 +252,7 @@ func TestSSOBreakGlassAdminGetsPasswordAndTOTP(t *testing.T) {
 		t.Error("the break-glass sign-in touched the IdP")
 	}
 	if !waitFor(5*time.Second, func() bool {
-		return regexp.MustCompile(`(?i)"level":"warn"[^\n]*break-glass|WARN[^\n]*break-glass`).MatchString(g.log())
+		return regexp.MustCompile(`(?i)"level":"warn"[^\n]*breakglass\.signin|WARN[^\n]*breakglass\.signin`).MatchString(g.log())
 	}) {
 		t.Errorf("no WARN line for the break-glass sign-in in the gateway log")
 	}

@@ -140,8 +140,10 @@ func (g *Gateway) checkCSRF(r *http.Request) bool {
 	if got == "" {
 		return false
 	}
-	if tok := g.sessionToken(r); tok != "" && subtle.ConstantTimeCompare([]byte(got), []byte(g.csrfFor("s", tok))) == 1 {
-		return true
+	if tok := g.sessionToken(r); tok != "" {
+		// With a session, only the session-bound token counts: a pre-login token can be minted by anyone
+		// who can plant a cookie (a sibling host, on plain HTTP), so it must not authorize session actions.
+		return subtle.ConstantTimeCompare([]byte(got), []byte(g.csrfFor("s", tok))) == 1
 	}
 	if c, err := r.Cookie(g.csrfCookieName(r)); err == nil && c.Value != "" &&
 		subtle.ConstantTimeCompare([]byte(got), []byte(g.csrfFor("p", c.Value))) == 1 {
@@ -150,8 +152,9 @@ func (g *Gateway) checkCSRF(r *http.Request) bool {
 	return false
 }
 
-// sameOrigin reports whether the request's Origin header names this very host (logout without a token).
-func sameOrigin(r *http.Request) bool {
+// sameOrigin reports whether the request's Origin header names this very origin — scheme and host (logout
+// without a token).
+func (g *Gateway) sameOrigin(r *http.Request) bool {
 	o := r.Header.Get("Origin")
 	if o == "" || o == "null" {
 		return false
@@ -160,7 +163,11 @@ func sameOrigin(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	scheme := "http"
+	if g.secure(r) {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && strings.EqualFold(u.Host, r.Host)
 }
 
 // stripGatewayCookies removes only the gateway's cookies from the proxied request, keeping the app's own.

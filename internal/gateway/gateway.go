@@ -229,8 +229,13 @@ func (g *Gateway) importSeed(ctx context.Context, st store.Store) error {
 
 // Handle serves one request: gateway pages, portal pass-through, or an authenticated pass-through to next.
 func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) error {
-	// Invariant 2: no client-supplied identity header reaches any upstream, on any host.
+	// Invariant 2: no client-supplied identity header reaches any upstream, on any host — as a header or as
+	// a request trailer (chunked bodies), which some frameworks merge into the headers.
 	stripIdentityHeaders(r.Header)
+	if r.Trailer != nil || len(r.TransferEncoding) > 0 {
+		stripIdentityHeaders(r.Trailer)
+		r.Body = trailerStripper{ReadCloser: r.Body, r: r}
+	}
 
 	// Invariant 3: the portal never touches the store.
 	if config.MatchHost(g.cfg.PortalHosts, r.Host) {
@@ -278,4 +283,19 @@ func (g *Gateway) ssoMetric(reason string) {
 	if g.opts.Metrics != nil {
 		g.opts.Metrics.SSOCallbackFailure(reason)
 	}
+}
+
+// trailerStripper removes identity headers from the request's trailers the moment they arrive: net/http fills
+// r.Trailer while reading the end of a chunked body, just before the read that returns io.EOF.
+type trailerStripper struct {
+	io.ReadCloser
+	r *http.Request
+}
+
+func (t trailerStripper) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if err != nil {
+		stripIdentityHeaders(t.r.Trailer)
+	}
+	return n, err
 }

@@ -26,7 +26,7 @@ func (g *Gateway) logout(w http.ResponseWriter, r *http.Request) {
 			}
 			// Unparseable body: fall through; only a same-origin Origin can still sign out.
 		}
-		if !g.checkCSRF(r) && !sameOrigin(r) {
+		if !g.checkCSRF(r) && !g.sameOrigin(r) {
 			g.badForm(w, r)
 			return
 		}

@@ -17,6 +17,9 @@ const maxFormBytes = 16 << 10
 
 // route serves the gateway's own pages under /.vectis/.
 func (g *Gateway) route(w http.ResponseWriter, r *http.Request) {
+	// Every gateway response — redirects included — carries the security headers (handlers may loosen
+	// caching for public files).
+	web.SetSecurityHeaders(w.Header())
 	p := r.URL.Path
 	if strings.HasPrefix(p, "/.vectis/static/") {
 		if !getOrHead(w, r) {

@@ -135,9 +135,13 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 	b.recordRSS()
-	if b.o.Profile && b.byID["2"] != nil {
-		if err := b.profile(ctx); err != nil {
-			b.report.Problems = append(b.report.Problems, "profile: "+err.Error())
+	if b.o.Profile {
+		for _, id := range []string{"1", "2"} {
+			if t := b.byID[id]; t != nil {
+				if err := b.profile(ctx, t); err != nil {
+					b.report.Problems = append(b.report.Problems, "profile of scenario "+id+": "+err.Error())
+				}
+			}
 		}
 	}
 	b.report.Machine.LoadAvgEnd = loadAvg()
@@ -572,8 +576,12 @@ func (b *bench) measureWrk(ctx context.Context, round int, t *target, label stri
 }
 
 func (b *bench) measureProbe(ctx context.Context, round int, t *target, label string) probeResult {
+	return b.measureProbeAt(ctx, round, t, label, b.o.Rate)
+}
+
+func (b *bench) measureProbeAt(ctx context.Context, round int, t *target, label string, rate int) probeResult {
 	_, _ = b.settle(ctx)
-	r := probe(ctx, t.url, t.headers(), b.o.Rate, b.o.ProbeDuration)
+	r := probe(ctx, t.url, t.headers(), rate, b.o.ProbeDuration)
 	key := t.id
 	if label != "" {
 		key += "/" + label
@@ -587,11 +595,11 @@ func (b *bench) measureProbe(ctx context.Context, round int, t *target, label st
 func (b *bench) measureAttack(ctx context.Context, round int) error {
 	t := b.attackTarget
 	b.logf("round %d/%d: attack gateway idle", round, b.o.Rounds)
-	b.measureProbe(ctx, round, t, "idle")
+	b.measureProbeAt(ctx, round, t, "idle", b.o.AttackRate)
 	if err := b.measureWrk(ctx, round, t, "idle"); err != nil {
 		return err
 	}
-	rssIdle, err := rssOf(t.procs)
+	rssIdle, err := peakRSS(t.procs[0].pid())
 	if err != nil {
 		return err
 	}
@@ -612,7 +620,7 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 		return err
 	}
 	atkCPU0, _ := cpuSeconds(atk.pid())
-	b.measureProbe(ctx, round, t, "attack")
+	b.measureProbeAt(ctx, round, t, "attack", b.o.AttackRate)
 	if err := b.measureWrk(ctx, round, t, "attack"); err != nil {
 		return err
 	}
@@ -630,7 +638,7 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 	if atk.err != nil || json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil {
 		return fmt.Errorf("attack failed (%v):\n%s", atk.err, atk.tail())
 	}
-	rss, err := rssOf(t.procs)
+	rss, err := peakRSS(t.procs[0].pid())
 	if err != nil {
 		return err
 	}
@@ -639,22 +647,26 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 	return nil
 }
 
-// recordRSS stores each target's peak RSS (VmHWM, the high-water mark over the whole run).
+// recordRSS stores each target's processes' peak RSS (VmHWM, the high-water mark over the whole run).
 func (b *bench) recordRSS() {
 	for _, t := range b.targets {
-		if rss, err := rssOf(t.procs); err == nil {
-			b.report.setRSS(t.id, rss)
+		per := map[string]float64{}
+		for _, p := range t.procs {
+			if rss, err := peakRSS(p.pid()); err == nil {
+				per[p.name] = rss
+			}
 		}
+		b.report.setRSS(t.id, per, t.procs[0].name)
 	}
 }
 
-// profile takes a CPU profile of the bolt gateway (Caddy's admin endpoint serves /debug/pprof) during one
-// extra, unrecorded scenario-2 wrk run, and keeps `go tool pprof -top` of it.
-func (b *bench) profile(ctx context.Context) error {
-	t := b.byID["2"]
+// profile takes a CPU profile of t's Caddy (its admin endpoint serves /debug/pprof) during one extra,
+// unrecorded wrk run, and keeps `go tool pprof -top` of it. Bare Caddy's profile beside the gateway's shows
+// what the gateway adds.
+func (b *bench) profile(ctx context.Context, t *target) error {
 	admin := b.adminOf[t.procs[0]]
 	secs := max(1, int(b.o.Duration/time.Second)-1)
-	b.logf("profiling the gateway (bolt) for %ds under scenario-2 load", secs)
+	b.logf("profiling %s for %ds under wrk load", t.procs[0].name, secs)
 	done := make(chan error, 1)
 	go func() {
 		_, err := runWrk(ctx, b.o.wrkBin, b.wrkLoad(t, b.o.Duration))
@@ -674,7 +686,7 @@ func (b *bench) profile(ctx context.Context) error {
 	if err != nil || res.StatusCode != http.StatusOK {
 		return fmt.Errorf("pprof: status %d, %v", res.StatusCode, err)
 	}
-	f := filepath.Join(b.dir, "s2.cpu.pprof")
+	f := filepath.Join(b.dir, "s"+t.id+".cpu.pprof")
 	if err := os.WriteFile(f, raw, 0o644); err != nil {
 		return err
 	}
@@ -686,7 +698,8 @@ func (b *bench) profile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("go tool pprof: %v\n%s", err, cum)
 	}
-	b.report.Profile = &profileResult{Seconds: secs, Top: string(top) + "\n--- sorted by cumulative time ---\n" + string(cum), raw: string(raw)}
+	b.report.Profiles = append(b.report.Profiles, &profileResult{Scenario: t.id, Process: t.procs[0].name, Seconds: secs,
+		Top: string(top) + "\n--- sorted by cumulative time ---\n" + string(cum), raw: string(raw)})
 	return nil
 }
 

@@ -45,6 +45,7 @@ type options struct {
 	Connections   int           `json:"connections"`
 	Threads       int           `json:"threads"`
 	Rate          int           `json:"probe_rate"`
+	AttackRate    int           `json:"attack_probe_rate"`
 	Attackers     int           `json:"attackers"`
 	Operators     int           `json:"operators"`
 	Sessions      int           `json:"sessions"`
@@ -59,18 +60,19 @@ type options struct {
 func parseOptions(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("vectis-bench", flag.ContinueOnError)
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "wrk run length, per scenario per round")
-	fs.DurationVar(&o.ProbeDuration, "probe-duration", 5*time.Second, "fixed-rate latency probe length, per scenario per round")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "wrk run length, per scenario per round")
+	fs.DurationVar(&o.ProbeDuration, "probe-duration", 3*time.Second, "fixed-rate latency probe length, per scenario per round")
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unrecorded wrk run per scenario before the first round")
-	fs.IntVar(&o.Rounds, "rounds", 2, "rounds; each runs every scenario once, the order reversed every other round")
+	fs.IntVar(&o.Rounds, "rounds", 4, "rounds; each runs every scenario once, the order reversed every other round")
 	fs.IntVar(&o.Connections, "connections", 64, "wrk connections")
 	fs.IntVar(&o.Threads, "threads", 2, "wrk threads")
 	fs.IntVar(&o.Rate, "rate", 1000, "fixed-rate probe: requests per second")
+	fs.IntVar(&o.AttackRate, "attack-rate", 100, "fixed-rate probe during the attack (and its idle twin): requests per second")
 	fs.IntVar(&o.Attackers, "attackers", 200, "concurrent wrong-password sign-ins in the attack")
 	fs.IntVar(&o.Operators, "operators", 100_000, "operators preloaded into each large store")
 	fs.IntVar(&o.Sessions, "sessions", 50_000, "live sessions preloaded into each large store")
 	fs.BoolVar(&o.Quick, "quick", false, "smoke run of about two minutes: 3-s runs, one round, a 10,000-operator large store")
-	fs.BoolVar(&o.Profile, "profile", true, "take a 'go tool pprof -top' CPU profile of the gateway (bolt) during an extra scenario-2 run")
+	fs.BoolVar(&o.Profile, "profile", true, "CPU-profile bare Caddy and the gateway (bolt) during an extra scenario-1 and scenario-2 run each")
 	fs.StringVar(&o.Only, "only", "", "comma-separated subset of scenario ids (1,2,3,4,5,6,2L,3L,1R,2R,3R,attack); default all")
 	fs.StringVar(&o.gatewayBin, "gateway", "bin/vectis-gateway", "gateway binary (Caddy with vectis_mfa); also serves bare Caddy and forward_auth")
 	fs.StringVar(&o.oauth2ProxyBin, "oauth2-proxy", "bin/bench/oauth2-proxy", "oauth2-proxy binary")
@@ -104,8 +106,8 @@ func parseOptions(args []string) (options, error) {
 	switch {
 	case o.Duration < time.Second || o.ProbeDuration < time.Second:
 		return o, errors.New("-duration and -probe-duration must be at least 1s (wrk counts whole seconds)")
-	case o.Rounds < 1 || o.Connections < 1 || o.Threads < 1 || o.Rate < 1 || o.Attackers < 1:
-		return o, errors.New("-rounds, -connections, -threads, -rate and -attackers must be positive")
+	case o.Rounds < 1 || o.Connections < 1 || o.Threads < 1 || o.Rate < 1 || o.AttackRate < 1 || o.Attackers < 1:
+		return o, errors.New("-rounds, -connections, -threads, -rate, -attack-rate and -attackers must be positive")
 	case o.Connections < o.Threads:
 		return o, errors.New("wrk needs at least as many connections as threads")
 	case o.Sessions > o.Operators || o.Sessions < 1:
@@ -156,14 +158,14 @@ func runMain(args []string) int {
 	}
 	stamp := b.started.UTC().Format("20060102T150405Z")
 	path := filepath.Join(o.out, stamp+".json")
-	if report.Profile != nil {
-		for _, f := range []struct{ name, data string }{{".s2.cpu.pprof", report.Profile.raw}, {".s2.cpu.top.txt", report.Profile.Top}} {
-			p := filepath.Join(o.out, stamp+f.name)
+	for _, pr := range report.Profiles {
+		for _, f := range []struct{ name, data string }{{".cpu.pprof", pr.raw}, {".cpu.top.txt", pr.Top}} {
+			p := filepath.Join(o.out, stamp+".s"+pr.Scenario+f.name)
 			if err := os.WriteFile(p, []byte(f.data), 0o644); err != nil {
 				fmt.Fprintln(os.Stderr, "vectis-bench:", err)
 				return 1
 			}
-			report.Profile.Files = append(report.Profile.Files, p)
+			pr.Files = append(pr.Files, p)
 		}
 	}
 	data, _ := json.MarshalIndent(report, "", "  ")

@@ -234,19 +234,6 @@ func cpuOf(ps []*proc) (float64, error) {
 	return sum, nil
 }
 
-// rssOf sums peakRSS over ps.
-func rssOf(ps []*proc) (float64, error) {
-	var sum float64
-	for _, p := range ps {
-		s, err := peakRSS(p.pid())
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", p.name, err)
-		}
-		sum += s
-	}
-	return sum, nil
-}
-
 // sleepCtx sleeps d or until ctx ends.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -38,11 +38,17 @@ type scenario struct {
 	// the upstream's, which share the same cores.
 	CPUPer10k      float64 `json:"cpu_seconds_per_10k"`
 	OtherCPUPer10k float64 `json:"wrk_and_upstream_cpu_seconds_per_10k"`
-	// PeakRSSMiB is the sum of the processes' VmHWM at the end of the run.
-	PeakRSSMiB float64 `json:"peak_rss_mib"`
-	RPSRatio   float64 `json:"rps_ratio,omitempty"`
-	CPURatio   float64 `json:"cpu_ratio,omitempty"`
-	P99AddedMs float64 `json:"p99_added_ms,omitempty"`
+	// PeakRSSMiB is the sum of the processes' VmHWM at the end of the run; FrontEndRSSMiB the first
+	// process's alone (the gateway, Caddy or oauth2-proxy, without its store).
+	PeakRSSMiB     float64            `json:"peak_rss_mib"`
+	FrontEndRSSMiB float64            `json:"front_end_peak_rss_mib"`
+	PeakRSSByProc  map[string]float64 `json:"peak_rss_mib_by_process,omitempty"`
+	RPSRatio       float64            `json:"rps_ratio,omitempty"`
+	// RoundRatios are the throughput ratios within each round (this run and its baseline's, minutes apart
+	// at most): their spread shows how much the machine drifted.
+	RoundRatios []float64 `json:"rps_ratio_by_round,omitempty"`
+	CPURatio    float64   `json:"cpu_ratio,omitempty"`
+	P99AddedMs  float64   `json:"p99_added_ms,omitempty"`
 
 	Probes []probeRound `json:"probes,omitempty"`
 	// ProbeP50 and ProbeP99 are the means over the rounds of the fixed-rate probe.
@@ -65,10 +71,12 @@ type attackRound struct {
 }
 
 type profileResult struct {
-	Seconds int      `json:"seconds"`
-	Top     string   `json:"top"`
-	Files   []string `json:"files,omitempty"`
-	raw     string
+	Scenario string   `json:"scenario"`
+	Process  string   `json:"process"`
+	Seconds  int      `json:"seconds"`
+	Top      string   `json:"top"`
+	Files    []string `json:"files,omitempty"`
+	raw      string
 }
 
 type machine struct {
@@ -105,9 +113,9 @@ type report struct {
 		RedisPreloadSeconds float64 `json:"redis_preload_seconds,omitempty"`
 		BoltFileMiB         float64 `json:"bolt_file_mib,omitempty"`
 	} `json:"scale"`
-	Targets  []verdict      `json:"targets"`
-	Profile  *profileResult `json:"profile,omitempty"`
-	Problems []string       `json:"problems,omitempty"`
+	Targets  []verdict        `json:"targets"`
+	Profiles []*profileResult `json:"profiles,omitempty"`
+	Problems []string         `json:"problems,omitempty"`
 }
 
 func newReport(o options) *report {
@@ -168,10 +176,17 @@ func (r *report) addProbe(key string, t *target, round int, p probeResult) {
 
 func (r *report) addAttack(a attackRound) { r.Attack = append(r.Attack, a) }
 
-func (r *report) setRSS(id string, mib float64) {
-	if s := r.byKey[id]; s != nil {
-		s.PeakRSSMiB = mib
+func (r *report) setRSS(id string, per map[string]float64, frontEnd string) {
+	s := r.byKey[id]
+	if s == nil {
+		return
 	}
+	s.PeakRSSByProc = per
+	s.PeakRSSMiB = 0
+	for _, v := range per {
+		s.PeakRSSMiB += v
+	}
+	s.FrontEndRSSMiB = per[frontEnd]
 }
 
 // finish aggregates the rounds, computes the ratios, and judges the issue's targets.
@@ -208,6 +223,13 @@ func (r *report) finish() {
 		if b.RPS > 0 {
 			s.RPSRatio = s.RPS / b.RPS
 		}
+		for _, run := range s.Runs {
+			for _, base := range b.Runs {
+				if base.Round == run.Round && base.RPS > 0 {
+					s.RoundRatios = append(s.RoundRatios, run.RPS/base.RPS)
+				}
+			}
+		}
 		if b.CPUPer10k > 0 {
 			s.CPURatio = s.CPUPer10k / b.CPUPer10k
 		}
@@ -225,8 +247,15 @@ func (r *report) judge() {
 	add := func(name string, v float64, goal string, met bool, note string) {
 		r.Targets = append(r.Targets, verdict{Name: name, Value: v, Goal: goal, Met: met, Note: note})
 	}
+	spread := func(s *scenario) string {
+		if len(s.RoundRatios) < 2 {
+			return ""
+		}
+		lo, hi := slices.Min(s.RoundRatios), slices.Max(s.RoundRatios)
+		return fmt.Sprintf("rounds %.2f–%.2f", lo, hi)
+	}
 	if s1 != nil && s2 != nil {
-		add("scenario 2 throughput / scenario 1", s2.RPSRatio, "≥ 0.95", s2.RPSRatio >= 0.95, "")
+		add("scenario 2 throughput / scenario 1", s2.RPSRatio, "≥ 0.95", s2.RPSRatio >= 0.95, spread(s2))
 		add("scenario 2 p99 added, wrk closed loop (ms)", s2.P99AddedMs, "≤ 0.2", s2.P99AddedMs <= 0.2,
 			fmt.Sprintf("%d connections kept busy: queueing, not judged", r.Options.Connections))
 		r.Targets[len(r.Targets)-1].Info = true
@@ -235,10 +264,10 @@ func (r *report) judge() {
 		}
 	}
 	if s1 != nil && s3 != nil {
-		add("scenario 3 throughput / scenario 1", s3.RPSRatio, "≥ 0.90", s3.RPSRatio >= 0.90, "")
+		add("scenario 3 throughput / scenario 1", s3.RPSRatio, "≥ 0.90", s3.RPSRatio >= 0.90, spread(s3))
 	}
 	if s1 != nil && s4 != nil {
-		add("scenario 4 throughput / scenario 1", s4.RPSRatio, "≥ 0.99", s4.RPSRatio >= 0.99, "")
+		add("scenario 4 throughput / scenario 1", s4.RPSRatio, "≥ 0.99", s4.RPSRatio >= 0.99, spread(s4))
 	}
 	if s2 != nil && s5 != nil {
 		add("scenario 2 throughput / scenario 5", s2.RPS/s5.RPS, "> 1", s2.RPS > s5.RPS, "")
@@ -248,16 +277,16 @@ func (r *report) judge() {
 	}
 	idle, atk := get("attack/idle"), get("attack/attack")
 	if idle != nil && atk != nil && idle.ProbeP99 > 0 {
-		add(fmt.Sprintf("pass-through p99 under attack / idle, at %d req/s", r.Options.Rate), atk.ProbeP99/idle.ProbeP99, "≤ 2", atk.ProbeP99 <= 2*idle.ProbeP99,
+		add(fmt.Sprintf("pass-through p99 under attack / idle, at %d req/s", r.Options.AttackRate), atk.ProbeP99/idle.ProbeP99, "≤ 2", atk.ProbeP99 <= 2*idle.ProbeP99,
 			fmt.Sprintf("%d concurrent wrong-password sign-ins", r.Options.Attackers))
 	}
 	for _, p := range [][2]string{{"2L", "2"}, {"3L", "3"}} {
 		big, small := get(p[0]), get(p[1])
-		if big == nil || small == nil || small.CPUPer10k == 0 || small.PeakRSSMiB == 0 {
+		if big == nil || small == nil || small.CPUPer10k == 0 || small.FrontEndRSSMiB == 0 {
 			continue
 		}
 		add(fmt.Sprintf("scenario %s / %s CPU per request (large store / small)", p[0], p[1]), big.CPUPer10k/small.CPUPer10k, "≈ 1 (flat)", big.CPUPer10k <= 1.1*small.CPUPer10k, "")
-		add(fmt.Sprintf("scenario %s / %s peak RSS (large store / small)", p[0], p[1]), big.PeakRSSMiB/small.PeakRSSMiB, "≈ 1 (flat)", big.PeakRSSMiB <= 1.25*small.PeakRSSMiB, "")
+		add(fmt.Sprintf("scenario %s / %s gateway peak RSS (large store / small)", p[0], p[1]), big.FrontEndRSSMiB/small.FrontEndRSSMiB, "≈ 1 (flat)", big.FrontEndRSSMiB <= 1.25*small.FrontEndRSSMiB, "")
 	}
 }
 
@@ -271,14 +300,18 @@ func (r *report) markdown() string {
 		o.Threads, o.Connections, o.Duration, o.Rounds, time.Duration(r.Seconds*float64(time.Second)).Round(time.Second))
 
 	b.WriteString("### Throughput (wrk, closed loop)\n\n")
-	b.WriteString("| # | scenario | req/s | × base | p50 ms | p99 ms | CPU s / 10k req | × base | wrk+upstream CPU s / 10k | peak RSS MiB |\n")
+	b.WriteString("| # | scenario | req/s | × base | p50 ms | p99 ms | CPU s / 10k req | × base | wrk+upstream CPU s / 10k | peak RSS MiB (front end + store) |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		if len(s.Runs) == 0 || strings.Contains(s.ID, "/") {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.2f | %.2f | %.3f | %s | %.3f | %.0f |\n", s.ID, s.Name, s.RPS, ratio(s.RPSRatio, s.Baseline),
-			s.P50, s.P99, s.CPUPer10k, ratio(s.CPURatio, s.Baseline), s.OtherCPUPer10k, s.PeakRSSMiB)
+		rss := fmt.Sprintf("%.0f", s.FrontEndRSSMiB)
+		if len(s.PeakRSSByProc) > 1 {
+			rss += fmt.Sprintf(" + %.0f", s.PeakRSSMiB-s.FrontEndRSSMiB)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.2f | %.2f | %.3f | %s | %.3f | %s |\n", s.ID, s.Name, s.RPS, ratio(s.RPSRatio, s.Baseline),
+			s.P50, s.P99, s.CPUPer10k, ratio(s.CPURatio, s.Baseline), s.OtherCPUPer10k, rss)
 	}
 	b.WriteString("\n× base: against scenario 1, or 1R for the rotating-cookie rows. CPU: the scenario's own processes (front end, and the store where it has one).\n")
 
@@ -306,14 +339,17 @@ func (r *report) markdown() string {
 		row := func(name string, a, c float64, f string) {
 			fmt.Fprintf(&b, "| %s | "+f+" | "+f+" | %.2f |\n", name, a, c, c/a)
 		}
-		row(fmt.Sprintf("pass-through p50 at %d req/s, ms", o.Rate), idle.ProbeP50, atk.ProbeP50, "%.3f")
-		row(fmt.Sprintf("pass-through p99 at %d req/s, ms", o.Rate), idle.ProbeP99, atk.ProbeP99, "%.3f")
+		row(fmt.Sprintf("pass-through p50 at %d req/s, ms", o.AttackRate), idle.ProbeP50, atk.ProbeP50, "%.3f")
+		row(fmt.Sprintf("pass-through p99 at %d req/s, ms", o.AttackRate), idle.ProbeP99, atk.ProbeP99, "%.3f")
 		row("pass-through req/s, wrk", idle.RPS, atk.RPS, "%.0f")
 		row("pass-through p99, wrk, ms", idle.P99, atk.P99, "%.2f")
 		var attempts int64
 		var secs, cpu float64
 		statuses := map[string]int64{}
 		var rssBefore, rssAfter float64
+		if len(r.Attack) > 0 {
+			rssBefore = r.Attack[0].GatewayPeakRSSBeforeMiB // before the first attack; later rounds start after one
+		}
 		for _, a := range r.Attack {
 			attempts += a.Attempts
 			secs += a.Seconds
@@ -321,7 +357,6 @@ func (r *report) markdown() string {
 			for k, v := range a.Statuses {
 				statuses[k] += v
 			}
-			rssBefore = max(rssBefore, a.GatewayPeakRSSBeforeMiB)
 			rssAfter = max(rssAfter, a.GatewayPeakRSSAfterMiB)
 		}
 		fmt.Fprintf(&b, "| gateway peak RSS, MiB | %.0f | %.0f | %.2f |\n", rssBefore, rssAfter, rssAfter/rssBefore)
@@ -354,8 +389,8 @@ func (r *report) markdown() string {
 			fmt.Fprintf(&b, "| %s | %.3f | %s | %s |\n", name, t.Value, t.Goal, met)
 		}
 	}
-	if r.Profile != nil {
-		fmt.Fprintf(&b, "\n### CPU profile of the gateway (bolt) under scenario-2 load, %d s (`go tool pprof -top`)\n\n```\n%s```\n", r.Profile.Seconds, headLines(r.Profile.Top, 30))
+	for _, p := range r.Profiles {
+		fmt.Fprintf(&b, "\n### CPU profile of %s under scenario-%s load, %d s (`go tool pprof -top`)\n\n```\n%s```\n", p.Process, p.Scenario, p.Seconds, headLines(p.Top, 30))
 	}
 	return b.String()
 }

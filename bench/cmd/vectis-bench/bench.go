@@ -552,6 +552,7 @@ func (b *bench) measureWrk(ctx context.Context, round int, t *target, label stri
 		return err
 	}
 	up0, _ := cpuSeconds(b.upstream.pid())
+	busy0, _ := machineBusySeconds()
 	res, err := runWrk(ctx, b.o.wrkBin, b.wrkLoad(t, b.o.Duration))
 	if err != nil {
 		return fmt.Errorf("scenario %s: %w", t.id, err)
@@ -561,12 +562,18 @@ func (b *bench) measureWrk(ctx context.Context, round int, t *target, label stri
 		return err
 	}
 	up1, _ := cpuSeconds(b.upstream.pid())
+	busy1, _ := machineBusySeconds()
 	after, err := b.upstreamCounts()
 	if err != nil {
 		return err
 	}
 	run := wrkRun{Round: round, wrkResult: res, CPUSeconds: cpu1 - cpu0, UpstreamCPUSeconds: up1 - up0,
 		UpstreamRequests: after.Total - before.Total, UpstreamIdentified: after.Identified - before.Identified}
+	// What the rest of the machine took meanwhile (other processes, and in the attack the attacker): on
+	// a shared machine this is the first thing that moves a figure.
+	if res.Seconds > 0 {
+		run.ForeignCores = max(0, (busy1-busy0)-run.CPUSeconds-run.UpstreamCPUSeconds-res.CPUSeconds) / res.Seconds
+	}
 	key := t.id
 	if label != "" {
 		key += "/" + label

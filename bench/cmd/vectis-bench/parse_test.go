@@ -95,3 +95,17 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+func TestParseProcStatBusy(t *testing.T) {
+	// user nice system idle iowait irq softirq steal guest guest_nice: idle and iowait are not busy.
+	got, err := parseProcStatBusy([]byte("cpu  100 20 30 5000 400 5 6 7 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 168 / clockTicks; !near(got, want) {
+		t.Fatalf("parseProcStatBusy = %v, want %v", got, want)
+	}
+	if _, err := parseProcStatBusy([]byte("intr 1 2 3\n")); err == nil {
+		t.Fatal("parseProcStatBusy accepted a file without the cpu line")
+	}
+}

@@ -245,3 +245,34 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// machineBusySeconds is the CPU time all processes on the machine have spent (user, nice, system, irq,
+// softirq, steal), from /proc/stat. Less the bench's own processes it is what others took meanwhile.
+func machineBusySeconds() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseProcStatBusy(b)
+}
+
+func parseProcStatBusy(b []byte) (float64, error) {
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("malformed /proc/stat")
+	}
+	var busy uint64
+	// user nice system idle iowait irq softirq steal: all but idle and iowait are busy.
+	for i, v := range f[1:9] {
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, errors.New("malformed /proc/stat")
+		}
+		busy += n
+	}
+	return float64(busy) / clockTicks, nil
+}

@@ -21,6 +21,8 @@ type wrkRun struct {
 	// UpstreamRequests and UpstreamIdentified are what the upstream counted during the run.
 	UpstreamRequests   int64 `json:"upstream_requests"`
 	UpstreamIdentified int64 `json:"upstream_identified"`
+	// ForeignCores is the CPU the rest of the machine used during the run, in cores (of the machine's).
+	ForeignCores float64 `json:"foreign_cores"`
 }
 
 // scenario aggregates a scenario's runs over the rounds.
@@ -36,7 +38,9 @@ type scenario struct {
 	P99 float64 `json:"p99_ms"`
 	// CPUPer10k is the scenario's processes' CPU seconds per 10,000 requests; OtherCPUPer10k is wrk's and
 	// the upstream's, which share the same cores.
-	CPUPer10k      float64 `json:"cpu_seconds_per_10k"`
+	CPUPer10k float64 `json:"cpu_seconds_per_10k"`
+	// ForeignCores is the mean, over the runs, of the CPU other processes took meanwhile.
+	ForeignCores   float64 `json:"foreign_cores"`
 	OtherCPUPer10k float64 `json:"wrk_and_upstream_cpu_seconds_per_10k"`
 	// PeakRSSMiB is the sum of the processes' VmHWM at the end of the run; FrontEndRSSMiB the first
 	// process's alone (the gateway, Caddy or oauth2-proxy, without its store).
@@ -202,6 +206,7 @@ func (r *report) finish() {
 			other += run.wrkResult.CPUSeconds + run.UpstreamCPUSeconds
 			s.P50 += run.P50 / float64(len(s.Runs))
 			s.P99 += run.P99 / float64(len(s.Runs))
+			s.ForeignCores += run.ForeignCores / float64(len(s.Runs))
 		}
 		if secs > 0 {
 			s.RPS = float64(req) / secs
@@ -300,8 +305,8 @@ func (r *report) markdown() string {
 		o.Threads, o.Connections, o.Duration, o.Rounds, time.Duration(r.Seconds*float64(time.Second)).Round(time.Second))
 
 	b.WriteString("### Throughput (wrk, closed loop)\n\n")
-	b.WriteString("| # | scenario | req/s | × base | p50 ms | p99 ms | CPU s / 10k req | × base | wrk+upstream CPU s / 10k | peak RSS MiB (front end + store) |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| # | scenario | req/s | × base | p50 ms | p99 ms | CPU s / 10k req | × base | wrk+upstream CPU s / 10k | peak RSS MiB (front end + store) | other load, cores |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Scenarios {
 		if len(s.Runs) == 0 || strings.Contains(s.ID, "/") {
 			continue
@@ -310,10 +315,10 @@ func (r *report) markdown() string {
 		if len(s.PeakRSSByProc) > 1 {
 			rss += fmt.Sprintf(" + %.0f", s.PeakRSSMiB-s.FrontEndRSSMiB)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.2f | %.2f | %.3f | %s | %.3f | %s |\n", s.ID, s.Name, s.RPS, ratio(s.RPSRatio, s.Baseline),
-			s.P50, s.P99, s.CPUPer10k, ratio(s.CPURatio, s.Baseline), s.OtherCPUPer10k, rss)
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | %.2f | %.2f | %.3f | %s | %.3f | %s | %.2f |\n", s.ID, s.Name, s.RPS, ratio(s.RPSRatio, s.Baseline),
+			s.P50, s.P99, s.CPUPer10k, ratio(s.CPURatio, s.Baseline), s.OtherCPUPer10k, rss, s.ForeignCores)
 	}
-	b.WriteString("\n× base: against scenario 1, or 1R for the rotating-cookie rows. CPU: the scenario's own processes (front end, and the store where it has one).\n")
+	b.WriteString("\n× base: against scenario 1, or 1R for the rotating-cookie rows. CPU: the scenario's own processes (front end, and the store where it has one). Other load: CPU that processes outside the bench took during the runs (mean, in cores of the machine's); anything above a few hundredths moved that row's figures.\n")
 
 	var probed []*scenario
 	for _, s := range r.Scenarios {

@@ -110,6 +110,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	if err := b.warm(ctx); err != nil {
 		return nil, err
 	}
+	callsBefore := b.storeCalls()
 	for round := 1; round <= b.o.Rounds; round++ {
 		order := slices.Clone(b.targets)
 		if round%2 == 0 {
@@ -135,6 +136,7 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 		}
 	}
 	b.recordRSS()
+	b.recordStoreCalls(callsBefore)
 	if b.o.Profile {
 		for _, id := range []string{"1", "2"} {
 			if t := b.byID[id]; t != nil {
@@ -664,6 +666,81 @@ func (b *bench) recordRSS() {
 			}
 		}
 		b.report.setRSS(t.id, per, t.procs[0].name)
+	}
+}
+
+// storeCalls reads, from each gateway's Prometheus metrics (Caddy's admin endpoint), how many store calls
+// it has made, by operation. Targets that are not gateways, or whose build has no such metric, give nothing.
+func (b *bench) storeCalls() map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for _, t := range b.targets {
+		admin := b.adminOf[t.procs[0]]
+		if admin == "" {
+			continue
+		}
+		res, err := http.Get("http://" + admin + "/metrics")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if calls := parseStoreCalls(string(body)); len(calls) > 0 {
+			out[t.id] = calls
+		}
+	}
+	return out
+}
+
+// parseStoreCalls sums vectis_store_call_duration_seconds_count by its op label.
+func parseStoreCalls(metrics string) map[string]float64 {
+	calls := map[string]float64{}
+	for _, line := range strings.Split(metrics, "\n") {
+		rest, ok := strings.CutPrefix(line, "vectis_store_call_duration_seconds_count{")
+		if !ok {
+			continue
+		}
+		labels, value, ok := strings.Cut(rest, "} ")
+		if !ok {
+			continue
+		}
+		_, op, ok := strings.Cut(labels, `op="`)
+		if !ok {
+			continue
+		}
+		op, _, _ = strings.Cut(op, `"`)
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err == nil {
+			calls[op] += v
+		}
+	}
+	return calls
+}
+
+// recordStoreCalls stores each gateway scenario's store calls per request over the measured rounds
+// (wrk runs and probes; warm-up excluded). Two scenarios that share a process (none do) would mix.
+func (b *bench) recordStoreCalls(before map[string]map[string]float64) {
+	after := b.storeCalls()
+	for id, calls := range after {
+		s := b.report.byKey[id]
+		if s == nil {
+			continue
+		}
+		var requests float64
+		for _, run := range s.Runs {
+			requests += float64(run.Requests)
+		}
+		for _, p := range s.Probes {
+			requests += float64(p.Sent)
+		}
+		if requests == 0 {
+			continue
+		}
+		s.StoreCallsPerRequest = map[string]float64{}
+		for op, n := range calls {
+			if d := n - before[id][op]; d > 0 {
+				s.StoreCallsPerRequest[op] = d / requests
+			}
+		}
 	}
 }
 

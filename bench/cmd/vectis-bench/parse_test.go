@@ -109,3 +109,18 @@ func TestParseProcStatBusy(t *testing.T) {
 		t.Fatal("parseProcStatBusy accepted a file without the cpu line")
 	}
 }
+
+func TestParseStoreCalls(t *testing.T) {
+	m := `# HELP vectis_store_call_duration_seconds Latency of calls to the store.
+# TYPE vectis_store_call_duration_seconds histogram
+vectis_store_call_duration_seconds_bucket{backend="bolt",op="get_session",le="0.0002"} 10
+vectis_store_call_duration_seconds_sum{backend="bolt",op="get_session"} 0.01
+vectis_store_call_duration_seconds_count{backend="bolt",op="get_session"} 42
+vectis_store_call_duration_seconds_count{backend="bolt",op="update_session"} 3
+vectis_store_calls_other{op="get_session"} 999
+`
+	got := parseStoreCalls(m)
+	if len(got) != 2 || got["get_session"] != 42 || got["update_session"] != 3 {
+		t.Fatalf("parseStoreCalls = %v, want get_session 42 and update_session 3", got)
+	}
+}

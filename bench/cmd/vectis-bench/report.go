@@ -54,6 +54,10 @@ type scenario struct {
 	CPURatio    float64   `json:"cpu_ratio,omitempty"`
 	P99AddedMs  float64   `json:"p99_added_ms,omitempty"`
 
+	// StoreCallsPerRequest is, by operation, how many store calls the gateway made per measured request
+	// (from its own metrics; the session cache keeps this far below one).
+	StoreCallsPerRequest map[string]float64 `json:"store_calls_per_request,omitempty"`
+
 	Probes []probeRound `json:"probes,omitempty"`
 	// ProbeP50 and ProbeP99 are the means over the rounds of the fixed-rate probe.
 	ProbeP50        float64 `json:"probe_p50_ms,omitempty"`
@@ -319,6 +323,29 @@ func (r *report) markdown() string {
 			s.P50, s.P99, s.CPUPer10k, ratio(s.CPURatio, s.Baseline), s.OtherCPUPer10k, rss, s.ForeignCores)
 	}
 	b.WriteString("\n× base: against scenario 1, or 1R for the rotating-cookie rows. CPU: the scenario's own processes (front end, and the store where it has one). Other load: CPU that processes outside the bench took during the runs (mean, in cores of the machine's); anything above a few hundredths moved that row's figures.\n")
+
+	var withCalls []*scenario
+	for _, s := range r.Scenarios {
+		if len(s.StoreCallsPerRequest) > 0 && !strings.Contains(s.ID, "/") {
+			withCalls = append(withCalls, s)
+		}
+	}
+	if len(withCalls) > 0 {
+		b.WriteString("\nStore calls per request (the gateway's own metrics, measured rounds):")
+		for _, s := range withCalls {
+			var ops []string
+			for op := range s.StoreCallsPerRequest {
+				ops = append(ops, op)
+			}
+			slices.Sort(ops)
+			var parts []string
+			for _, op := range ops {
+				parts = append(parts, fmt.Sprintf("%s %.4f", op, s.StoreCallsPerRequest[op]))
+			}
+			fmt.Fprintf(&b, " %s: %s;", s.ID, strings.Join(parts, ", "))
+		}
+		b.WriteString("\n")
+	}
 
 	var probed []*scenario
 	for _, s := range r.Scenarios {

@@ -200,10 +200,10 @@ func TestDummyHashMatchesCurrentParameters(t *testing.T) {
 }
 
 func TestNewHasherDefault(t *testing.T) {
-	if got, want := cap(NewHasher(0).sem), 2*runtime.GOMAXPROCS(0); got != want {
+	if got, want := cap(NewHasher(0).sem), max(1, runtime.GOMAXPROCS(0)/2); got != want {
 		t.Errorf("default concurrency = %d, want %d", got, want)
 	}
-	if got := cap(NewHasher(-3).sem); got != 2*runtime.GOMAXPROCS(0) {
+	if got := cap(NewHasher(-3).sem); got != max(1, runtime.GOMAXPROCS(0)/2) {
 		t.Errorf("negative concurrency gave %d", got)
 	}
 	if got := cap(NewHasher(3).sem); got != 3 {

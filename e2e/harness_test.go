@@ -699,7 +699,9 @@ func otpauthFromQR(t *testing.T, png []byte) string {
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	cmd := exec.Command("zbarimg", "--raw", "-q", f)
+	// QR symbols only, as an authenticator app reads: in a full-page screenshot zbar otherwise now and then
+	// "finds" a 1-D barcode in the text (seen once: an EAN read of the manual key).
+	cmd := exec.Command("zbarimg", "--raw", "-q", "-Sdisable", "-Sqrcode.enable", f)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

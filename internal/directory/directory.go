@@ -91,3 +91,18 @@ type Store interface {
 	// Empty reports whether the store holds no tenant and no operator (seed import runs only then).
 	Empty(ctx context.Context) (bool, error)
 }
+
+// ValidTenantID reports whether s is a tenant id: 1–63 of [a-z0-9-], not starting with '-'. Ids route store
+// keys (Redis hash tags) and appear in cookie values, so every parser of outside input checks them this way.
+func ValidTenantID(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0) {
+			return false
+		}
+	}
+	return true
+}

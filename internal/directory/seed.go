@@ -82,7 +82,6 @@ func (u SeedUser) GoString() string { return u.String() }
 var ssoProviders = map[string]bool{"okta": true, "entra": true, "google": true, "jumpcloud": true, "oidc": true}
 
 var (
-	tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	extraKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
 )
 
@@ -273,7 +272,7 @@ func (s Seed) Validate() error {
 	tenants := map[string]int{}
 	for i, t := range s.Tenants {
 		where := fmt.Sprintf("tenants[%d]", i)
-		if !tenantIDPattern.MatchString(t.ID) {
+		if !ValidTenantID(t.ID) {
 			add("%s: id %q must be 1 to 63 lower-case letters, digits or hyphens, starting with a letter or digit", where, t.ID)
 		} else if j, dup := tenants[t.ID]; dup {
 			add("%s: id %q is already used by tenants[%d]", where, t.ID, j)

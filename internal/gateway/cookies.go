@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/directory"
 )
 
 // Cookie names. Over TLS the __Host- prefix stops a sibling host (a portal subdomain, say) from planting or
@@ -63,26 +64,13 @@ func parseToken(v string) (tenant string, id [32]byte, ok bool) {
 		return "", id, false
 	}
 	tenant, rnd := v[:i], v[i+1:]
-	if !validTenantID(tenant) || len(rnd) != 43 {
+	if !directory.ValidTenantID(tenant) || len(rnd) != 43 {
 		return "", id, false
 	}
 	if b, err := base64.RawURLEncoding.DecodeString(rnd); err != nil || len(b) != tokenBytes {
 		return "", id, false
 	}
 	return tenant, sha256.Sum256([]byte(v)), true
-}
-
-func validTenantID(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // sessionToken returns the session cookie's value from the request, if any (only our exact name counts).

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/vectis/mfa-gateway/internal/directory"
 )
 
 // FuzzParseToken: any cookie value either parses into a well-formed (tenant, id) or is refused — never a panic,
@@ -15,7 +17,7 @@ func FuzzParseToken(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		tenant, _, ok := parseToken(v)
-		if ok && !validTenantID(tenant) {
+		if ok && !directory.ValidTenantID(tenant) {
 			t.Fatalf("parsed an invalid tenant %q", tenant)
 		}
 		if ok && len(v) > 120 {

@@ -31,7 +31,7 @@ func (g *Gateway) login(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) loginPage(w http.ResponseWriter, r *http.Request, status int, email, errMsg string) {
 	next := web.SafeNext(r.FormValue("next"))
 	data := map[string]any{}
-	if t := r.FormValue("tenant"); validTenantID(t) {
+	if t := r.FormValue("tenant"); directory.ValidTenantID(t) {
 		data["Tenant"] = t
 	}
 	_ = g.pages.Render(w, status, "login", web.Page{
@@ -48,7 +48,7 @@ func (g *Gateway) loginEmailStep(w http.ResponseWriter, r *http.Request, email s
 	next := web.SafeNext(r.PostFormValue("next"))
 	hint := r.PostFormValue("tenant")
 	switch {
-	case email == "" && !validTenantID(hint):
+	case email == "" && !directory.ValidTenantID(hint):
 		g.loginPage(w, r, http.StatusBadRequest, "", "Enter your work email.")
 		return
 	case len(email) > 320:

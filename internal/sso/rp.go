@@ -191,7 +191,7 @@ func ParseState(state string) (tenant, key string, ok bool) {
 		return "", "", false
 	}
 	tenant, rnd := state[:i], state[i+1:]
-	if !validTenantID(tenant) {
+	if !directory.ValidTenantID(tenant) {
 		return "", "", false
 	}
 	if b, err := base64.RawURLEncoding.DecodeString(rnd); err != nil || len(b) != randomBytes {
@@ -204,19 +204,6 @@ func ParseState(state string) (tenant, key string, ok bool) {
 func StateKey(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:])
-}
-
-func validTenantID(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' && i > 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Identity is who the IdP says signed in, after every check.

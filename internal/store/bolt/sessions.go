@@ -23,14 +23,19 @@ func indexKey(tenantID, userID string, sk []byte) ([]byte, error) {
 	return key(tenantID, userID, string(sk))
 }
 
+// sessionKeys returns a session's record key and its operator-index key.
+func sessionKeys(id []byte, sess session.Session) (sk, ik []byte, err error) {
+	if sk, err = sessionKey(id); err != nil {
+		return nil, nil, err
+	}
+	ik, err = indexKey(sess.TenantID, sess.UserID, sk)
+	return sk, ik, err
+}
+
 // CreateSession stores sess under id and adds it to its operator's index. Reusing an id (which a
 // 256-bit random cookie never does) replaces the old record and its index entry.
 func (s *Store) CreateSession(ctx context.Context, id []byte, sess session.Session) error {
-	sk, err := sessionKey(id)
-	if err != nil {
-		return err
-	}
-	ik, err := indexKey(sess.TenantID, sess.UserID, sk)
+	sk, ik, err := sessionKeys(id, sess)
 	if err != nil {
 		return err
 	}
@@ -80,11 +85,7 @@ func (s *Store) GetSession(ctx context.Context, tenantID string, id []byte) (ses
 // UpdateSession replaces an existing session of sess.TenantID. A session deleted meanwhile (logout,
 // revocation) gives session.ErrNotFound and stays deleted: saving a stale copy must not revive it.
 func (s *Store) UpdateSession(ctx context.Context, id []byte, sess session.Session) error {
-	sk, err := sessionKey(id)
-	if err != nil {
-		return err
-	}
-	ik, err := indexKey(sess.TenantID, sess.UserID, sk)
+	sk, ik, err := sessionKeys(id, sess)
 	if err != nil {
 		return err
 	}

@@ -187,6 +187,10 @@ func MatchHost(patterns []string, host string) bool {
 
 // StripPort removes a :port suffix, handling bracketed IPv6 literals.
 func StripPort(hostport string) string {
+	if strings.IndexByte(hostport, ':') < 0 {
+		// No port (the usual Host on :443 and :80): skip SplitHostPort, whose error allocates.
+		return strings.Trim(hostport, "[]")
+	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"slices"
 	"sync"
 	"time"
 )
@@ -55,6 +56,7 @@ type cacheKey struct {
 type cached struct {
 	token  string
 	signed time.Time
+	claims Claims // what token says (without iat/exp): a session whose claims changed gets a new token
 }
 
 // maxCache bounds memory: when full, the cache is dropped and refills (each entry costs one signature).
@@ -115,7 +117,7 @@ func (s *Signer) For(session [32]byte, c Claims, now time.Time) (string, error) 
 	s.mu.Lock()
 	e, ok := s.cache[k]
 	s.mu.Unlock()
-	if ok && !now.Before(e.signed) && now.Sub(e.signed) < reuseFor {
+	if ok && !now.Before(e.signed) && now.Sub(e.signed) < reuseFor && sameClaims(e.claims, c) {
 		return e.token, nil
 	}
 	c.IssuedAt = now.Unix()
@@ -128,9 +130,15 @@ func (s *Signer) For(session [32]byte, c Claims, now time.Time) (string, error) 
 	if len(s.cache) >= maxCache {
 		s.cache = map[cacheKey]cached{}
 	}
-	s.cache[k] = cached{token: tok, signed: now}
+	s.cache[k] = cached{token: tok, signed: now, claims: c}
 	s.mu.Unlock()
 	return tok, nil
+}
+
+// sameClaims compares everything but iat and exp.
+func sameClaims(a, b Claims) bool {
+	return a.Issuer == b.Issuer && a.Audience == b.Audience && a.Subject == b.Subject && a.Email == b.Email &&
+		a.Tenant == b.Tenant && a.Role == b.Role && slices.Equal(a.AMR, b.AMR)
 }
 
 // Forget drops cached assertions of a session (on sign-out, so a revoked session's token is not reused).

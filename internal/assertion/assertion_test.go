@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
@@ -80,5 +81,36 @@ func TestAssertionCacheReusesAndRenews(t *testing.T) {
 	e, _ := s.For([32]byte{1}, c, t0.Add(time.Minute))
 	if e == a {
 		t.Fatal("forgotten session's assertion reused")
+	}
+}
+
+// A cached assertion is reused only for the very claims it carries: a session whose role, email or method
+// changed gets a new one at once, not after the reuse period.
+func TestAssertionCacheKeyedByClaims(t *testing.T) {
+	s := newSigner(t)
+	t0 := time.Unix(1_700_000_000, 0)
+	base := Claims{Issuer: "i", Audience: "a", Subject: "s", Email: "e@x", Tenant: "t", Role: "member", AMR: []string{"pwd", "otp", "mfa"}}
+	a, _ := s.For([32]byte{1}, base, t0)
+	same := base
+	same.AMR = []string{"pwd", "otp", "mfa"} // equal contents, another slice
+	if b, _ := s.For([32]byte{1}, same, t0.Add(time.Second)); b != a {
+		t.Fatal("equal claims re-signed")
+	}
+	for name, change := range map[string]func(*Claims){
+		"role":  func(c *Claims) { c.Role = "admin" },
+		"email": func(c *Claims) { c.Email = "f@x" },
+		"amr":   func(c *Claims) { c.AMR = []string{"fed"} },
+		"sub":   func(c *Claims) { c.Subject = "s2" },
+		"iss":   func(c *Claims) { c.Issuer = "j" },
+	} {
+		c := base
+		change(&c)
+		tok, _ := s.For([32]byte{1}, c, t0.Add(2*time.Second))
+		got, err := s.Verify(tok)
+		if err != nil || tok == a || got.Role != c.Role || got.Email != c.Email || got.Subject != c.Subject ||
+			got.Issuer != c.Issuer || !slices.Equal(got.AMR, c.AMR) {
+			t.Fatalf("%s changed: got %+v (err %v)", name, got, err)
+		}
+		s.For([32]byte{1}, base, t0) // back to the base claims for the next row
 	}
 }

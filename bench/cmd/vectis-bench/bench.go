@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/vectis/mfa-gateway/internal/assertion"
 	"io"
 	"net/http"
 	"os"
@@ -151,9 +152,9 @@ func (b *bench) run(ctx context.Context) (*report, error) {
 	return b.report, ctx.Err()
 }
 
-// probed are the scenarios that also get the fixed-rate latency probe: the six of the issue.
+// probed are the scenarios that also get the fixed-rate latency probe: the six of the issue, and 1H.
 func (b *bench) probed(t *target) bool {
-	return len(t.id) == 1
+	return len(t.id) == 1 || t.id == "1H"
 }
 
 func (b *bench) setup(ctx context.Context) error {
@@ -217,6 +218,21 @@ func (b *bench) setup(ctx context.Context) error {
 		if b.want("1") {
 			add(b.bare)
 		}
+	}
+
+	// 1H: bare Caddy adding the six identity headers itself (header_up, fixed values of the gateway's sizes,
+	// a real ES256 assertion among them): what carrying the identity costs Caddy and the upstream, with no
+	// gateway. Scenario 2 against 1H is the gateway's own cost.
+	if b.want("1H") {
+		vals, err := identityHeaderValues()
+		if err != nil {
+			return err
+		}
+		ch, base, err := b.startCaddy("caddy-headers", caddyHeaders, map[string]any{"Headers": vals})
+		if err != nil {
+			return err
+		}
+		add(&target{id: "1H", name: "bare Caddy adding the six identity headers (header_up)", url: base + appPath, procs: []*proc{ch}, auth: true, base: "1"})
 	}
 
 	// 2 and 4: the gateway on bolt; 3: on Redis. Each scenario has its own process so that its CPU and
@@ -585,12 +601,12 @@ func (b *bench) measureWrk(ctx context.Context, round int, t *target, label stri
 }
 
 func (b *bench) measureProbe(ctx context.Context, round int, t *target, label string) probeResult {
-	return b.measureProbeAt(ctx, round, t, label, b.o.Rate)
+	return b.measureProbeAt(ctx, round, t, label, b.o.Rate, b.o.ProbeDuration)
 }
 
-func (b *bench) measureProbeAt(ctx context.Context, round int, t *target, label string, rate int) probeResult {
+func (b *bench) measureProbeAt(ctx context.Context, round int, t *target, label string, rate int, d time.Duration) probeResult {
 	_, _ = b.settle(ctx)
-	r := probe(ctx, t.url, t.headers(), rate, b.o.ProbeDuration)
+	r := probe(ctx, t.url, t.headers(), rate, d)
 	key := t.id
 	if label != "" {
 		key += "/" + label
@@ -604,7 +620,7 @@ func (b *bench) measureProbeAt(ctx context.Context, round int, t *target, label 
 func (b *bench) measureAttack(ctx context.Context, round int) error {
 	t := b.attackTarget
 	b.logf("round %d/%d: attack gateway idle", round, b.o.Rounds)
-	b.measureProbeAt(ctx, round, t, "idle", b.o.AttackRate)
+	b.measureProbeAt(ctx, round, t, "idle", b.o.AttackRate, b.o.AttackProbeDuration)
 	if err := b.measureWrk(ctx, round, t, "idle"); err != nil {
 		return err
 	}
@@ -616,8 +632,32 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 	if err != nil {
 		return err
 	}
+	// The floor: the same measurements while another process hashes back to back on one thread at nice 19.
+	floorFor := b.o.AttackProbeDuration + b.o.Duration + 4*time.Second
+	b.logf("round %d/%d: attack gateway beside %s of argon2id in another process (the floor)", round, b.o.Rounds, floorFor.Round(time.Second))
+	burn, err := b.ps.start(fmt.Sprintf("burn-%d", round), nil, self, "burn", "-duration", floorFor.String())
+	if err != nil {
+		return err
+	}
+	if err := sleepCtx(ctx, time.Second); err != nil {
+		return err
+	}
+	b.measureProbeAt(ctx, round, t, "floor", b.o.AttackRate, b.o.AttackProbeDuration)
+	if err := b.measureWrk(ctx, round, t, "floor"); err != nil {
+		return err
+	}
+	select {
+	case <-burn.done:
+	case <-time.After(floorFor + 30*time.Second):
+		return fmt.Errorf("the floor's hashing did not stop by itself:\n%s", burn.tail())
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if burn.err != nil {
+		return fmt.Errorf("the floor's hashing failed (%v):\n%s", burn.err, burn.tail())
+	}
 	lead := 2 * time.Second // lets the hashing queue fill before anything is measured
-	total := lead + b.o.ProbeDuration + b.o.Duration + 2*time.Second
+	total := lead + b.o.AttackProbeDuration + b.o.Duration + 2*time.Second
 	base := strings.TrimSuffix(t.url, appPath)
 	b.logf("round %d/%d: %d concurrent wrong-password sign-ins for %s", round, b.o.Rounds, b.o.Attackers, total.Round(time.Second))
 	atk, err := b.ps.start(fmt.Sprintf("attack-%d", round), nil, self, "attack", "-url", base,
@@ -629,7 +669,7 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 		return err
 	}
 	atkCPU0, _ := cpuSeconds(atk.pid())
-	b.measureProbeAt(ctx, round, t, "attack", b.o.AttackRate)
+	b.measureProbeAt(ctx, round, t, "attack", b.o.AttackRate, b.o.AttackProbeDuration)
 	if err := b.measureWrk(ctx, round, t, "attack"); err != nil {
 		return err
 	}
@@ -815,6 +855,15 @@ http://:{{.Port}} {
 	reverse_proxy {{.Upstream}}
 }
 `))
+	caddyHeaders = template.Must(template.New("headers").Parse(caddyGlobal + `
+http://:{{.Port}} {
+	bind 127.0.0.1
+	reverse_proxy {{.Upstream}} {
+		{{range .Headers}}header_up {{index . 0}} "{{index . 1}}"
+		{{end}}
+	}
+}
+`))
 	caddyForwardAuth = template.Must(template.New("forward_auth").Parse(caddyGlobal + `
 http://:{{.Port}} {
 	bind 127.0.0.1
@@ -963,4 +1012,27 @@ func thousands(n int) string {
 		out = append(out, s[i])
 	}
 	return string(out)
+}
+
+// identityHeaderValues are the six identity headers as the gateway sends them for the bench's operator: the
+// same names and sizes, and an ES256 assertion with the same claims signed by a throwaway key.
+func identityHeaderValues() ([][2]string, error) {
+	der, err := assertion.GenerateKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := assertion.NewSigner(der)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	userID := "op_" + strings.Repeat("a", 20) // the gateway's operator ids: "op_" and 20 base32 characters
+	tok, err := signer.Sign(assertion.Claims{Issuer: "vectis-gateway", Audience: "127.0.0.1", Subject: userID,
+		Email: benchEmail, Tenant: "bench", Role: "admin", AMR: []string{"pwd", "otp", "mfa"},
+		IssuedAt: now.Unix(), Expiry: now.Add(assertion.Lifetime).Unix()})
+	if err != nil {
+		return nil, err
+	}
+	return [][2]string{{"X-Vectis-User-Id", userID}, {"X-Vectis-Email", benchEmail}, {"X-Vectis-Tenant", "bench"},
+		{"X-Vectis-Role", "admin"}, {"X-Vectis-Auth", "password+totp"}, {"X-Vectis-Assertion", tok}}, nil
 }

@@ -113,6 +113,9 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return fail(err)
 	}
+	// Session updates (mostly the once-a-minute last-seen touch) go through db.Batch: concurrent ones share
+	// one write transaction and one fsync. A lone update waits at most this long for company.
+	db.MaxBatchDelay = batchDelay
 	s := &Store{db: db, path: path, log: log, stop: make(chan struct{}), swept: make(chan struct{})}
 	go s.sweepLoop()
 	return s, nil
@@ -158,6 +161,18 @@ func (s *Store) update(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 		return err
 	}
 	return s.db.Update(fn)
+}
+
+// batchDelay is how long a batched write waits for others to join its transaction.
+const batchDelay = 2 * time.Millisecond
+
+// batch is update for writes that are safe to coalesce: fn may run more than once (bbolt re-runs the
+// others of a batch when one fails), so it must only read and put, with the same result each time.
+func (s *Store) batch(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Batch(fn)
 }
 
 // key joins parts with a NUL byte. No id, email or tag contains NUL; one that did could alias another

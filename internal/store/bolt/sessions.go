@@ -39,7 +39,8 @@ func (s *Store) CreateSession(ctx context.Context, id []byte, sess session.Sessi
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	// Batched: in a busy gateway many sessions' last-seen touches fall due together (see batch).
+	return s.batch(ctx, func(tx *bbolt.Tx) error {
 		sessions, index := tx.Bucket(bucketSessions), tx.Bucket(bucketUserSessions)
 		var old session.Session
 		found, err := getJSON(sessions, "session", sk, &old)
@@ -89,7 +90,8 @@ func (s *Store) UpdateSession(ctx context.Context, id []byte, sess session.Sessi
 	if err != nil {
 		return err
 	}
-	return s.update(ctx, func(tx *bbolt.Tx) error {
+	// Batched: in a busy gateway many sessions' last-seen touches fall due together (see batch).
+	return s.batch(ctx, func(tx *bbolt.Tx) error {
 		sessions, index := tx.Bucket(bucketSessions), tx.Bucket(bucketUserSessions)
 		var old session.Session
 		found, err := getJSON(sessions, "session", sk, &old)

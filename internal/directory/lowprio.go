@@ -38,7 +38,14 @@ func runLowPriority(f func()) {
 
 func hashThread(w chan func()) {
 	runtime.LockOSThread()
-	// No UnlockOSThread, ever: see above.
+	if isMainThread() {
+		// The process's first thread stands for the whole process in ps and top (a "nice 19" Caddy would
+		// puzzle whoever looks), and the runtime cannot end it: leave it alone and try another.
+		runtime.UnlockOSThread()
+		go hashThread(w)
+		return
+	}
+	// No UnlockOSThread from here on: see above.
 	lowerThisThread()
 	for f := range w {
 		f()

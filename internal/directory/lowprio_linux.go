@@ -14,6 +14,9 @@ func lowerThisThread() {
 	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), 19)
 }
 
+// isMainThread reports whether the calling thread is the process's first (its thread id is the process id).
+func isMainThread() bool { return syscall.Gettid() == syscall.Getpid() }
+
 var extraProcs sync.Once
 
 // addHashingProcs raises GOMAXPROCS by n, once per process. A goroutine running argon2id holds one of Go's

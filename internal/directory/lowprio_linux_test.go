@@ -100,3 +100,25 @@ func TestQueueingForAHashAddsProcessors(t *testing.T) {
 		h.release()
 	}
 }
+
+// The process's first thread is never lowered, however the scheduler places the hashing goroutines: it is the
+// one ps and top show for the whole process.
+func TestMainThreadNeverLowered(t *testing.T) {
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runLowPriority(func() {
+				if isMainThread() {
+					t.Error("a hash ran on the main thread")
+				}
+			})
+		}()
+	}
+	wg.Wait()
+	r, _, errno := syscall.RawSyscall(syscall.SYS_GETPRIORITY, syscall.PRIO_PROCESS, uintptr(syscall.Getpid()), 0)
+	if errno != 0 || 20-int(r) != 0 {
+		t.Fatalf("main thread nice = %d (errno %v)", 20-int(r), errno)
+	}
+}

@@ -7,3 +7,6 @@ func lowerThisThread() {}
 
 // addHashingProcs only helps where the hashing threads are lowered (Linux); elsewhere it does nothing.
 func addHashingProcs(int) {}
+
+// isMainThread only matters where threads are lowered.
+func isMainThread() bool { return false }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vectis/mfa-gateway/internal/assertion"
+	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/session"
 	"github.com/vectis/mfa-gateway/internal/store"
 	"github.com/vectis/mfa-gateway/internal/web"
@@ -44,7 +45,7 @@ func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Sto
 		key := id // the closure's own copy, so id itself stays on the stack on the hit path
 		var err error
 		s, err = g.sessions.load(ctx, id, now, func(ctx context.Context) (session.Session, error) {
-			return st.GetSession(ctx, tenant, key[:])
+			return g.readSession(ctx, st, tenant, key, now)
 		})
 		if errors.Is(err, session.ErrNotFound) {
 			return nil, nil
@@ -62,6 +63,47 @@ func (g *Gateway) loadSession(ctx context.Context, r *http.Request, st store.Sto
 		return nil, nil
 	}
 	return &current{tok: tok, id: id, s: s}, nil
+}
+
+// readSession reads a session from the store for the cache. An active session is also checked against its
+// tenant as it is now: a session stays valid only while the way it was signed in is still how this operator
+// signs in (methodAllowed). One that is not is deleted and reads as not found.
+func (g *Gateway) readSession(ctx context.Context, st store.Store, tenant string, id [32]byte, now time.Time) (session.Session, error) {
+	s, err := st.GetSession(ctx, tenant, id[:])
+	if err != nil || s.State != session.StateActive {
+		return s, err
+	}
+	t, ok := g.tenants.get(tenant, now)
+	if !ok {
+		t, err = st.GetTenant(ctx, tenant)
+		if errors.Is(err, directory.ErrNotFound) {
+			return session.Session{}, session.ErrNotFound
+		}
+		if err != nil {
+			return session.Session{}, err
+		}
+		g.tenants.put(tenant, t, now)
+	}
+	if !methodAllowed(t, s) {
+		g.log.Info("session ended: the tenant's sign-in settings changed since it began",
+			"tenant", s.TenantID, "user", s.UserID, "auth", s.Auth)
+		_ = st.DeleteSession(ctx, tenant, id[:])
+		return session.Session{}, session.ErrNotFound
+	}
+	return s, nil
+}
+
+// methodAllowed reports whether a session signed in with s.Auth is still how its operator signs in to t:
+// through the tenant's IdP (SSO on, the same provider, not a break-glass admin), or with a password and a
+// second factor (SSO off, or a break-glass admin). So turning SSO on ends the password sessions of everyone
+// but the break-glass admins, taking an admin off the break-glass list ends their password session, and
+// turning SSO off (an IdP that can no longer be trusted, say) ends every session the IdP vouched for.
+func methodAllowed(t directory.Tenant, s session.Session) bool {
+	ssoOn := t.SSO != nil && t.SSO.Enabled
+	if provider, ok := strings.CutPrefix(s.Auth, "sso:"); ok {
+		return ssoOn && provider == t.SSO.Provider && !t.IsBreakGlass(s.Email)
+	}
+	return !ssoOn || t.IsBreakGlass(s.Email)
 }
 
 // passAuthenticated lets a fully signed-in operator through with identity headers; anything else is denied.

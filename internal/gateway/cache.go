@@ -158,6 +158,20 @@ func (c *sessionCache) forget(id []byte) {
 	sh.Unlock()
 }
 
+func (c *sessionCache) forgetTenant(tenant string) {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.Lock()
+		for k, e := range sh.m {
+			if e.s.TenantID == tenant {
+				delete(sh.m, k)
+			}
+		}
+		sh.gen++
+		sh.Unlock()
+	}
+}
+
 func (c *sessionCache) forgetOperator(tenant, user string) {
 	for i := range c.shards {
 		sh := &c.shards[i]
@@ -177,7 +191,24 @@ func (c *sessionCache) forgetOperator(tenant, user string) {
 type invalidating struct {
 	store.Store
 	c   *sessionCache
+	t   *tenantCache
 	now func() time.Time
+}
+
+// PutTenant drops the cached tenant and its cached sessions: a change of the tenant's SSO settings or
+// break-glass list decides which sessions stay valid (methodAllowed), at once in this process.
+func (s invalidating) PutTenant(ctx context.Context, t directory.Tenant) error {
+	s.forgetTenant(t.ID)
+	err := s.Store.PutTenant(ctx, t)
+	s.forgetTenant(t.ID)
+	return err
+}
+
+func (s invalidating) forgetTenant(id string) {
+	if s.t != nil {
+		s.t.forget(id)
+	}
+	s.c.forgetTenant(id)
 }
 
 func (s invalidating) DeleteSession(ctx context.Context, tenantID string, id []byte) error {
@@ -215,4 +246,50 @@ func (s invalidating) UpdateOperator(ctx context.Context, o directory.Operator) 
 	// A disabled or demoted operator must not keep a cached role.
 	s.c.forgetOperator(o.TenantID, o.ID)
 	return s.Store.UpdateOperator(ctx, o)
+}
+
+// tenantCacheTTL is how long a tenant record read for the session check is reused. A change of a tenant's
+// SSO settings made on another replica reaches sessions here within sessionCacheTTL + tenantCacheTTL.
+const tenantCacheTTL = time.Second
+
+// tenantCacheMax bounds memory; when full, the cache is emptied and refills from the store.
+const tenantCacheMax = 10_000
+
+type cachedTenant struct {
+	t       directory.Tenant
+	fetched time.Time
+}
+
+// tenantCache keeps tenant records for the check made when a session is read from the store (at most once a
+// second per session), so that check costs one tenant read per tenant per second, not one per session.
+type tenantCache struct {
+	mu sync.Mutex
+	m  map[string]cachedTenant
+}
+
+func newTenantCache() *tenantCache { return &tenantCache{m: map[string]cachedTenant{}} }
+
+func (c *tenantCache) get(id string, now time.Time) (directory.Tenant, bool) {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok || now.Before(e.fetched) || now.Sub(e.fetched) >= tenantCacheTTL {
+		return directory.Tenant{}, false
+	}
+	return e.t, true
+}
+
+func (c *tenantCache) put(id string, t directory.Tenant, now time.Time) {
+	c.mu.Lock()
+	if len(c.m) >= tenantCacheMax {
+		c.m = map[string]cachedTenant{}
+	}
+	c.m[id] = cachedTenant{t: t, fetched: now}
+	c.mu.Unlock()
+}
+
+func (c *tenantCache) forget(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }

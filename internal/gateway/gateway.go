@@ -81,8 +81,10 @@ type Gateway struct {
 	st     store.Store
 	signer atomic.Pointer[assertion.Signer]
 	ready  atomic.Pointer[ready]
-	// sessions caches active sessions for the hot path (see cache.go).
+	// sessions caches active sessions for the hot path (see cache.go); tenants the tenant records their
+	// sign-in method is checked against when a session is read from the store.
 	sessions *sessionCache
+	tenants  *tenantCache
 }
 
 // storeTimeout bounds the pass-through's store work: a slow store must deny quickly, not hang the request.
@@ -107,7 +109,7 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("loading page templates: %w", err)
 	}
 	g := &Gateway{cfg: cfg, open: open, opts: opts, log: opts.Logger, now: opts.Now, rand: opts.Rand,
-		keys: ring, pages: pages, hasher: directory.NewHasher(0), static: web.Static(), sessions: newSessionCache()}
+		keys: ring, pages: pages, hasher: directory.NewHasher(0), static: web.Static(), sessions: newSessionCache(), tenants: newTenantCache()}
 	if g.log == nil {
 		g.log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -157,7 +159,7 @@ func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: opening: %v", errStoreUnavailable, err)
 		}
-		g.st = invalidating{Store: st, c: g.sessions, now: g.now}
+		g.st = invalidating{Store: st, c: g.sessions, t: g.tenants, now: g.now}
 	}
 	if err := g.bootstrap(ctx, g.st); err != nil {
 		return nil, nil, fmt.Errorf("%w: bootstrap: %v", errStoreUnavailable, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,8 +19,11 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/vectis/mfa-gateway/config"
+	"github.com/vectis/mfa-gateway/internal/admin"
 	"github.com/vectis/mfa-gateway/internal/directory"
+	"github.com/vectis/mfa-gateway/internal/session"
 	"github.com/vectis/mfa-gateway/internal/sso"
+	"github.com/vectis/mfa-gateway/internal/store"
 )
 
 // idp is a mockoidc server on loopback with a count of the codes brought to its token endpoint.
@@ -514,5 +518,136 @@ func TestLoginEmailStep(t *testing.T) {
 	r := b.post("/.vectis/login", url.Values{"email": {"ops@beta.example"}, "password": {"beta password 1"}})
 	if r.status != http.StatusSeeOther || r.loc != "/.vectis/enroll" {
 		t.Fatalf("one-POST sign-in: %d %q", r.status, r.loc)
+	}
+}
+
+// A session stays valid only while the way it was signed in is still how its operator signs in: turning SSO
+// on ends password sessions (break-glass admins keep theirs), taking an admin off the break-glass list ends
+// theirs, and turning SSO off ends the sessions the IdP vouched for. At once through this gateway; on another
+// replica within sessionCacheTTL + tenantCacheTTL.
+func TestSessionsFollowTheTenantsSignInMethod(t *testing.T) {
+	e, p := ssoEnv(t, nil)
+	ctx := context.Background()
+	ops, err := e.g.Admin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := admin.Actor{Kind: "cli", Email: "ops@vectis.example"}
+	passes := func(b *browser) bool { return b.do("GET", "/x", nil).status == http.StatusOK }
+
+	// Replica 2: its own caches over the same store and clock.
+	g2, err := New(e.g.cfg, func(context.Context) (store.Store, error) { return e.st, nil }, Options{Now: e.clk.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = g2.Handle(w, r, e.up.next) }))
+	defer srv2.Close()
+	passes2 := func(b *browser) bool {
+		req, _ := http.NewRequest("GET", srv2.URL+"/x", nil)
+		for _, c := range b.c.Jar.Cookies(mustURL(e.srv.URL)) {
+			req.AddCookie(c)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	}
+
+	// With SSO off, alice (an admin, not break-glass) signs in with her password.
+	if _, err := ops.SetSSOEnabled(ctx, cli, "acme", false); err != nil {
+		t.Fatal(err)
+	}
+	alice := e.browser()
+	alice.enroll("alice@acme.example", "alice password 1", "/")
+	root := e.browser()
+	root.enroll("root@acme.example", "root password 1", "/")
+	beta := e.browser()
+	beta.enroll("ops@beta.example", "beta password 1", "/")
+	for name, b := range map[string]*browser{"alice": alice, "root": root, "beta": beta} {
+		if !passes(b) || !passes2(b) {
+			t.Fatalf("%s's password session does not pass before any change", name)
+		}
+	}
+
+	// SSO on: alice's password session ends here at once and on replica 2 within two seconds; the break-glass
+	// admin's and the other tenant's stay.
+	if _, err := ops.SetSSOEnabled(ctx, cli, "acme", true); err != nil {
+		t.Fatal(err)
+	}
+	if passes(alice) {
+		t.Fatal("a password session outlived turning SSO on (same gateway)")
+	}
+	e.clk.Add(sessionCacheTTL + tenantCacheTTL)
+	if passes2(alice) {
+		t.Fatal("a password session outlived turning SSO on (other replica, 2 s later)")
+	}
+	if !passes(root) || !passes(beta) || !passes2(root) || !passes2(beta) {
+		t.Fatal("turning SSO on ended a break-glass admin's or another tenant's session")
+	}
+
+	// Off the break-glass list: root's password session ends too.
+	if _, err := ops.RemoveBreakGlass(ctx, cli, "acme", "root@acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	if passes(root) {
+		t.Fatal("a former break-glass admin's password session survived")
+	}
+
+	// Bob signs in through the IdP; turning SSO off ends that session.
+	bob := e.browser()
+	p.user("sub-bob", "bob@acme.example", true)
+	if r := bob.do("GET", atIdP(t, bob.startSSO(url.Values{"email": {"bob@acme.example"}}, "")), nil); r.status != http.StatusSeeOther {
+		t.Fatalf("bob's SSO sign-in: %d %.300s", r.status, r.body)
+	}
+	if !passes(bob) || !passes2(bob) {
+		t.Fatal("bob's SSO session does not pass")
+	}
+	if _, err := ops.SetSSOEnabled(ctx, cli, "acme", false); err != nil {
+		t.Fatal(err)
+	}
+	if passes(bob) {
+		t.Fatal("an SSO session outlived turning SSO off")
+	}
+	if !passes(beta) {
+		t.Fatal("another tenant's session ended")
+	}
+	// The ended sessions are gone from the store, not merely refused.
+	op, _ := e.st.OperatorByEmail(ctx, "alice@acme.example")
+	if n, _ := e.st.DeleteOperatorSessions(ctx, "acme", op.ID); n != 0 {
+		t.Fatalf("%d of alice's ended sessions still stored", n)
+	}
+}
+
+// methodAllowed's table: every sign-in method against every tenant state.
+func TestMethodAllowed(t *testing.T) {
+	on := &directory.SSO{Enabled: true, Provider: "okta"}
+	off := &directory.SSO{Enabled: false, Provider: "okta"}
+	withSSO := func(s *directory.SSO, bg ...string) directory.Tenant {
+		return directory.Tenant{ID: "acme", SSO: s, BreakGlass: bg}
+	}
+	cases := []struct {
+		name string
+		t    directory.Tenant
+		auth string
+		want bool
+	}{
+		{"password, no SSO settings", withSSO(nil), "password+totp", true},
+		{"recovery code, SSO off", withSSO(off), "password+recovery", true},
+		{"password, SSO on", withSSO(on), "password+totp", false},
+		{"password, SSO on, break-glass", withSSO(on, "a@acme.example"), "password+totp", true},
+		{"recovery code, SSO on, break-glass", withSSO(on, "a@acme.example"), "password+recovery", true},
+		{"SSO session, SSO on", withSSO(on), "sso:okta", true},
+		{"SSO session, SSO off", withSSO(off), "sso:okta", false},
+		{"SSO session, no SSO settings", withSSO(nil), "sso:okta", false},
+		{"SSO session of another provider", withSSO(on), "sso:entra", false},
+		{"SSO session of a break-glass admin", withSSO(on, "a@acme.example"), "sso:okta", false},
+	}
+	for _, c := range cases {
+		s := session.Session{TenantID: "acme", Email: "A@acme.example", Auth: c.auth}
+		if got := methodAllowed(c.t, s); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -1,6 +1,22 @@
 package directory
 
-import "runtime"
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// procsAdded, when set, is told once when the hashing threads add their processors (for a log line: a
+// process-wide setting should not change silently).
+var procsAdded atomic.Pointer[func(before, after int)]
+
+// OnHashingProcsAdded registers f to hear of the GOMAXPROCS change addHashingProcs makes (once per process).
+func OnHashingProcsAdded(f func(before, after int)) {
+	if f == nil {
+		procsAdded.Store(nil)
+		return
+	}
+	procsAdded.Store(&f)
+}
 
 // Password hashing runs on OS threads of its own at the lowest scheduling priority (nice 19 on Linux), so
 // that a flood of sign-in attempts — each one argon2id, tens of milliseconds of one core — takes only CPU

@@ -30,6 +30,9 @@ func addHashingProcs(n int) {
 		if os.Getenv("GOMAXPROCS") != "" {
 			return
 		}
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + n)
+		before := runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + n)
+		if f := procsAdded.Load(); f != nil {
+			(*f)(before, before+n)
+		}
 	})
 }

@@ -70,6 +70,9 @@ func TestQueueingForAHashAddsProcessors(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "") // as when the operator has not set it
 	before := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(before)
+	heard := make(chan [2]int, 1)
+	OnHashingProcsAdded(func(b, a int) { heard <- [2]int{b, a} })
+	defer OnHashingProcsAdded(nil)
 	h := NewHasher(0)
 	slots := cap(h.sem)
 	for range slots {
@@ -91,6 +94,14 @@ func TestQueueingForAHashAddsProcessors(t *testing.T) {
 	}
 	if got := runtime.GOMAXPROCS(0); got != before+slots {
 		t.Fatalf("GOMAXPROCS = %d after a sign-in queued, want %d", got, before+slots)
+	}
+	select {
+	case told := <-heard:
+		if told != [2]int{before, before + slots} {
+			t.Fatalf("the hook heard %v, want [%d %d]", told, before, before+slots)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hook was not told of the change")
 	}
 	stop()
 	if err := <-done; err == nil {

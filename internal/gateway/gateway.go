@@ -127,6 +127,11 @@ func New(cfg config.Config, open OpenFunc, opts Options) (*Gateway, error) {
 	if g.opts.AssertionIssuer == "" {
 		g.opts.AssertionIssuer = "vectis-gateway"
 	}
+	log := g.log
+	directory.OnHashingProcsAdded(func(before, after int) {
+		log.Info("sign-ins are queueing for password checks: GOMAXPROCS raised for the low-priority hashing threads (once)",
+			"gomaxprocs_before", before, "gomaxprocs_after", after)
+	})
 	return g, nil
 }
 

@@ -260,7 +260,8 @@ func (o *Ops) SetSSO(ctx context.Context, a Actor, tenantID string, in SSOInput)
 }
 
 // SetSSOEnabled turns a tenant's SSO on or off. The gateway reads tenants from the store at every sign-in,
-// so every replica applies the change at the next sign-in; sessions already signed in keep running.
+// so every replica applies the change at the next sign-in; sessions signed in the way it rules out end
+// (methodAllowed, internal/gateway/auth.go): at once through this gateway, within 2 s on the others.
 func (o *Ops) SetSSOEnabled(ctx context.Context, a Actor, tenantID string, enabled bool) (TenantInfo, error) {
 	if err := opsOnly(a); err != nil {
 		return TenantInfo{}, err

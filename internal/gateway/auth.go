@@ -75,6 +75,7 @@ func (g *Gateway) readSession(ctx context.Context, st store.Store, tenant string
 	}
 	t, ok := g.tenants.get(tenant, now)
 	if !ok {
+		gen := g.tenants.generation()
 		t, err = st.GetTenant(ctx, tenant)
 		if errors.Is(err, directory.ErrNotFound) {
 			return session.Session{}, session.ErrNotFound
@@ -82,7 +83,7 @@ func (g *Gateway) readSession(ctx context.Context, st store.Store, tenant string
 		if err != nil {
 			return session.Session{}, err
 		}
-		g.tenants.put(tenant, t, now)
+		g.tenants.putIf(tenant, t, now, gen)
 	}
 	if !methodAllowed(t, s) {
 		g.log.Info("session ended: the tenant's sign-in settings changed since it began",
@@ -125,11 +126,13 @@ func (g *Gateway) passAuthenticated(w http.ResponseWriter, r *http.Request, next
 		return nil
 	}
 	now := g.now()
-	if now.Sub(cur.s.LastSeen) >= touchEvery {
+	if now.Sub(cur.s.LastSeen) >= touchEvery && g.sessions.beginTouch(cur.id) {
+		// One request per session writes last-seen; the others in flight meanwhile go on without writing.
 		cur.s.LastSeen = now
 		tctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		err := st.UpdateSession(tctx, cur.id[:], cur.s) // the store wrapper puts the new record in the cache
+		err := st.UpdateSession(tctx, cur.id[:], cur.s) // the store wrapper drops the cached copy after it
 		cancel()
+		g.sessions.endTouch(cur.id)
 		if err != nil {
 			if errors.Is(err, session.ErrNotFound) {
 				g.unauthenticated(w, r) // revoked between read and write

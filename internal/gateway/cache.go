@@ -38,6 +38,8 @@ type cacheShard struct {
 	// flights are the store reads in progress, one per id: requests that miss while one is running wait
 	// for it instead of reading too (at each 1-s expiry, every request in flight for a session misses).
 	flights map[[32]byte]*flight
+	// touching are the sessions whose last-seen write is in progress: the requests meanwhile skip it.
+	touching map[[32]byte]struct{}
 }
 
 type flight struct {
@@ -51,6 +53,7 @@ func newSessionCache() *sessionCache {
 	for i := range c.shards {
 		c.shards[i].m = map[[32]byte]cachedSession{}
 		c.shards[i].flights = map[[32]byte]*flight{}
+		c.shards[i].touching = map[[32]byte]struct{}{}
 	}
 	return c
 }
@@ -101,7 +104,9 @@ func (c *sessionCache) load(ctx context.Context, id [32]byte, now time.Time,
 
 	defer func() {
 		sh.Lock()
-		delete(sh.flights, id)
+		if sh.flights[id] == f { // a forget may have dropped it (and a newer read taken its place)
+			delete(sh.flights, id)
+		}
 		if f.err == nil && f.s.State == session.StateActive && sh.gen == gen {
 			sh.putLocked(id, f.s, now)
 		}
@@ -122,22 +127,23 @@ func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
 	sh.Unlock()
 }
 
-// putIf caches s unless the shard saw a forget since gen was read (see generation).
-func (c *sessionCache) putIf(id [32]byte, s session.Session, now time.Time, gen uint64) {
-	sh := c.shard(id)
-	sh.Lock()
-	if sh.gen == gen {
-		sh.putLocked(id, s, now)
-	}
-	sh.Unlock()
-}
-
-// generation is the id's shard forget count, read before a store call whose result putIf may cache.
-func (c *sessionCache) generation(id [32]byte) uint64 {
+// beginTouch reports whether this request is the one to write id's last-seen; if so it must call endTouch.
+func (c *sessionCache) beginTouch(id [32]byte) bool {
 	sh := c.shard(id)
 	sh.Lock()
 	defer sh.Unlock()
-	return sh.gen
+	if _, busy := sh.touching[id]; busy {
+		return false
+	}
+	sh.touching[id] = struct{}{}
+	return true
+}
+
+func (c *sessionCache) endTouch(id [32]byte) {
+	sh := c.shard(id)
+	sh.Lock()
+	delete(sh.touching, id)
+	sh.Unlock()
 }
 
 func (sh *cacheShard) putLocked(id [32]byte, s session.Session, now time.Time) {
@@ -154,6 +160,9 @@ func (c *sessionCache) forget(id []byte) {
 	sh := c.shard([32]byte(id))
 	sh.Lock()
 	delete(sh.m, [32]byte(id))
+	// A read in flight began before this forget: requests from now on must not join it (they would get
+	// the record as it was), so it is dropped here and the next request starts a read of its own.
+	delete(sh.flights, [32]byte(id))
 	sh.gen++
 	sh.Unlock()
 }
@@ -167,6 +176,7 @@ func (c *sessionCache) forgetTenant(tenant string) {
 				delete(sh.m, k)
 			}
 		}
+		clear(sh.flights) // as in forget: later requests start reads of their own
 		sh.gen++
 		sh.Unlock()
 	}
@@ -181,6 +191,7 @@ func (c *sessionCache) forgetOperator(tenant, user string) {
 				delete(sh.m, k)
 			}
 		}
+		clear(sh.flights) // as in forget: later requests start reads of their own
 		sh.gen++
 		sh.Unlock()
 	}
@@ -226,19 +237,11 @@ func (s invalidating) DeleteOperatorSessions(ctx context.Context, tenantID, user
 }
 
 func (s invalidating) UpdateSession(ctx context.Context, id []byte, sess session.Session) error {
-	if len(id) != 32 {
-		return s.Store.UpdateSession(ctx, id, sess)
-	}
-	// The written record replaces the cached one, unless a revocation (a forget) ran meanwhile. Dropping it
-	// before the write instead made every request during the write miss and write last-seen again (a touch
-	// storm the bench measured).
-	gen := s.c.generation([32]byte(id))
+	// Forgotten after the write, not before: forgetting first made every request during the write miss and
+	// read the old record. The next request reads the new one (one read, single flight). The last-seen touch
+	// is written by one request per session at a time (beginTouch), so the others do not write it again.
 	err := s.Store.UpdateSession(ctx, id, sess)
-	if err == nil && sess.State == session.StateActive {
-		s.c.putIf([32]byte(id), sess, s.now(), gen)
-	} else {
-		s.c.forget(id)
-	}
+	s.c.forget(id)
 	return err
 }
 
@@ -265,6 +268,8 @@ type cachedTenant struct {
 type tenantCache struct {
 	mu sync.Mutex
 	m  map[string]cachedTenant
+	// gen counts forgets: a tenant read that began before one (a settings change) is not cached after it.
+	gen uint64
 }
 
 func newTenantCache() *tenantCache { return &tenantCache{m: map[string]cachedTenant{}} }
@@ -279,8 +284,20 @@ func (c *tenantCache) get(id string, now time.Time) (directory.Tenant, bool) {
 	return e.t, true
 }
 
-func (c *tenantCache) put(id string, t directory.Tenant, now time.Time) {
+// generation is read before a tenant read whose result putIf may cache.
+func (c *tenantCache) generation() uint64 {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// putIf caches t unless a forget ran since gen was read.
+func (c *tenantCache) putIf(id string, t directory.Tenant, now time.Time, gen uint64) {
+	c.mu.Lock()
+	if c.gen != gen {
+		c.mu.Unlock()
+		return
+	}
 	if len(c.m) >= tenantCacheMax {
 		c.m = map[string]cachedTenant{}
 	}
@@ -291,5 +308,6 @@ func (c *tenantCache) put(id string, t directory.Tenant, now time.Time) {
 func (c *tenantCache) forget(id string) {
 	c.mu.Lock()
 	delete(c.m, id)
+	c.gen++
 	c.mu.Unlock()
 }

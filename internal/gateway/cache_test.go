@@ -234,8 +234,9 @@ func TestSessionCacheReadOutlivesItsStarter(t *testing.T) {
 	}
 }
 
-// The store wrapper puts a written active session into the cache (a last-seen touch must not empty it), but not
-// when a revocation ran during the write, and never a session that is no longer active.
+// The store wrapper drops a written session from the cache after the write (not before: requests during the
+// write keep the cached copy), so the next request reads the record as written — and a session revoked
+// during the write can never be put back.
 func TestInvalidatingUpdateSession(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	id := [32]byte{12}
@@ -248,24 +249,36 @@ func TestInvalidatingUpdateSession(t *testing.T) {
 		return nil
 	}}, c: c, now: func() time.Time { return now }}
 	s := sessionForTest()
+	c.put(id, s, now)
+	during = func() {
+		if _, ok := c.get(id, now); !ok {
+			t.Error("the cached copy was dropped before the write ended")
+		}
+	}
 	if err := st.UpdateSession(context.Background(), id[:], s); err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := c.get(id, now); !ok || got.UserID != "op_1" {
-		t.Fatal("touched session not cached")
-	}
-	during = func() { c.forget(id[:]) } // a logout racing the touch
-	_ = st.UpdateSession(context.Background(), id[:], s)
 	if _, ok := c.get(id, now); ok {
-		t.Fatal("a session revoked during its touch was cached")
+		t.Fatal("the old copy is still cached after the write")
 	}
-	during = nil
-	pending := s
-	pending.State = session.StateMFA
-	c.put(id, s, now)
-	_ = st.UpdateSession(context.Background(), id[:], pending)
-	if _, ok := c.get(id, now); ok {
-		t.Fatal("a non-active session left in the cache")
+}
+
+// One request per session writes last-seen at a time; the others in flight skip it.
+func TestOneTouchAtATime(t *testing.T) {
+	c := newSessionCache()
+	id := [32]byte{13}
+	if !c.beginTouch(id) {
+		t.Fatal("first touch refused")
+	}
+	if c.beginTouch(id) {
+		t.Fatal("a second touch of the same session while the first runs")
+	}
+	if !c.beginTouch([32]byte{14}) {
+		t.Fatal("another session's touch refused")
+	}
+	c.endTouch(id)
+	if !c.beginTouch(id) {
+		t.Fatal("touch refused after the first ended")
 	}
 }
 

@@ -92,7 +92,7 @@ func cookieValue(h http.Header, name string) string {
 			part, line, _ = strings.Cut(line, ";")
 			part = strings.Trim(part, " \t")
 			k, v, ok := strings.Cut(part, "=")
-			if !ok || k != name {
+			if !ok || strings.Trim(k, " \t") != name { // net/http trims blanks around the name too
 				continue
 			}
 			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {

@@ -117,3 +117,39 @@ func FuzzStripGatewayCookies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStripIdentityConnectionTokens: no Connection token names an identity header afterwards, and every
+// other token is kept in order.
+func FuzzStripIdentityConnectionTokens(f *testing.F) {
+	f.Add("keep-alive, X-Vectis-Role", "X_Vectis_Tenant,Upgrade")
+	f.Add("x-vectis", " , ,")
+	f.Add("close", "")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		h := http.Header{"Connection": {a, b}}
+		var want []string
+		for _, line := range []string{a, b} {
+			for _, tok := range strings.Split(line, ",") {
+				if tok = strings.TrimSpace(tok); tok != "" && !isIdentityHeader(tok) {
+					want = append(want, tok)
+				}
+			}
+		}
+		dropped := false
+		for _, line := range []string{a, b} {
+			for _, tok := range strings.Split(line, ",") {
+				dropped = dropped || isIdentityHeader(tok)
+			}
+		}
+		stripIdentityConnectionTokens(h)
+		if !dropped {
+			if len(h["Connection"]) != 2 || h["Connection"][0] != a || h["Connection"][1] != b {
+				t.Fatalf("Connection %q changed to %q with nothing to remove", []string{a, b}, h["Connection"])
+			}
+			return
+		}
+		got := strings.Join(h["Connection"], ", ")
+		if got != strings.Join(want, ", ") {
+			t.Fatalf("Connection %q became %q, want %q", []string{a, b}, got, strings.Join(want, ", "))
+		}
+	})
+}

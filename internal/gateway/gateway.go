@@ -245,6 +245,7 @@ func (g *Gateway) Handle(w http.ResponseWriter, r *http.Request, next Next) erro
 	// Invariant 2: no client-supplied identity header reaches any upstream, on any host — as a header or as
 	// a request trailer (chunked bodies), which some frameworks merge into the headers.
 	stripIdentityHeaders(r.Header)
+	stripIdentityConnectionTokens(r.Header)
 	if r.Trailer != nil || len(r.TransferEncoding) > 0 {
 		stripIdentityHeaders(r.Trailer)
 		r.Body = trailerStripper{ReadCloser: r.Body, r: r}
@@ -271,6 +272,42 @@ func stripIdentityHeaders(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripIdentityConnectionTokens removes identity header names from the Connection header. A proxy deletes
+// every header its Connection header names (hop-by-hop), so "Connection: X-Vectis-Role" from a client would
+// make Caddy's reverse_proxy delete the identity headers the gateway sets. Other tokens are kept.
+func stripIdentityConnectionTokens(h http.Header) {
+	lines, ok := h["Connection"]
+	if !ok {
+		return
+	}
+	found := false
+	for _, line := range lines {
+		for rest := line; rest != "" && !found; {
+			var tok string
+			tok, rest, _ = strings.Cut(rest, ",")
+			found = isIdentityHeader(tok)
+		}
+	}
+	if !found {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for rest := line; rest != ""; {
+			var tok string
+			tok, rest, _ = strings.Cut(rest, ",")
+			if tok = strings.TrimSpace(tok); tok != "" && !isIdentityHeader(tok) {
+				kept = append(kept, tok)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(kept, ", ")}
 }
 
 // isIdentityHeader reports whether name, trimmed of blanks, is "x-vectis" or starts with "x-vectis-", in any

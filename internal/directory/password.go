@@ -58,8 +58,8 @@ var b64 = base64.RawStdEncoding
 
 // Hasher hashes and verifies passwords with a bound on concurrent work: each argon2id run holds its memory
 // for tens of milliseconds, so without a bound a burst of sign-in attempts could exhaust the host's memory.
-// Callers wait for a slot (or for their context to end) instead. Each hash runs on a low-priority thread of
-// its own (lowprio.go), so the kernel serves proxied requests first.
+// Callers wait for a slot (or for their context to end) instead. Once they queue, the process gets a Go
+// processor per slot more (hashprocs.go), so hashes cannot hold every processor requests need.
 type Hasher struct {
 	sem    chan struct{}
 	shared bool // the process-wide slots of NewHasher(0)
@@ -123,8 +123,7 @@ func (h *Hasher) Hash(ctx context.Context, r io.Reader, password string) (string
 		return "", err
 	}
 	defer h.release()
-	var key []byte
-	runLowPriority(func() { key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen) })
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -143,8 +142,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	defer h.release()
 	// An over-long password cannot match anything Hash produced; it still pays for one hash so that length
 	// does not change the timing of the answer.
-	var ok bool
-	runLowPriority(func() { ok = hash.verify(password) })
+	ok := hash.verify(password)
 	return ok && len(password) <= maxPasswordLen, nil
 }
 

@@ -635,7 +635,7 @@ func (b *bench) measureAttack(ctx context.Context, round int) error {
 	// The floor: the same measurements while another process hashes back to back on one thread at nice 19.
 	floorFor := b.o.AttackProbeDuration + b.o.Duration + 4*time.Second
 	b.logf("round %d/%d: attack gateway beside %s of argon2id in another process (the floor)", round, b.o.Rounds, floorFor.Round(time.Second))
-	burn, err := b.ps.start(fmt.Sprintf("burn-%d", round), nil, self, "burn", "-duration", floorFor.String())
+	burn, err := b.ps.start(fmt.Sprintf("burn-%d", round), nil, "nice", "-n", "19", self, "burn", "-duration", floorFor.String())
 	if err != nil {
 		return err
 	}

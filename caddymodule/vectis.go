@@ -142,6 +142,7 @@ const boltOpenTimeout = 1 * time.Second
 // since it also runs for `caddy validate`; the store is opened on the first request that needs it.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Slogger()
+	useHashHelper() // started only at the first password check, never by validate or adapt
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("loading vectis_mfa: registering metrics: %w", err)
 	}

@@ -95,7 +95,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
-	if h.shared {
+	if h.shared && helpers.Load() == nil {
 		// Sign-ins are queueing for the hash: a burst, or an attack. From now on the process keeps one Go
 		// processor per slot for the hashing threads, so a hash never takes one the proxied requests need.
 		addHashingProcs(cap(h.sem))
@@ -110,6 +110,14 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.sem }
 
+// helpers is the helper pool for the process-wide hasher, or nil (computed in-process).
+func (h *Hasher) helpers() *helperPool {
+	if !h.shared {
+		return nil
+	}
+	return helpers.Load()
+}
+
 // Hash returns a PHC string for password with a fresh salt from r (crypto/rand.Reader in production).
 func (h *Hasher) Hash(ctx context.Context, r io.Reader, password string) (string, error) {
 	if len(password) > maxPasswordLen {
@@ -123,7 +131,15 @@ func (h *Hasher) Hash(ctx context.Context, r io.Reader, password string) (string
 		return "", err
 	}
 	defer h.release()
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	var key []byte
+	if p := h.helpers(); p != nil {
+		if res, err := p.do(helperRequest{Op: "hash", Password: password, Salt: salt}); err == nil && res.Err == "" && len(res.Key) == argonKeyLen {
+			key = res.Key
+		}
+	}
+	if key == nil {
+		key = argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	}
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -142,6 +158,12 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (bool, er
 	defer h.release()
 	// An over-long password cannot match anything Hash produced; it still pays for one hash so that length
 	// does not change the timing of the answer.
+	if p := h.helpers(); p != nil {
+		if res, err := p.do(helperRequest{Op: "verify", Encoded: encoded, Password: password}); err == nil && res.Err == "" {
+			return res.OK && len(password) <= maxPasswordLen, nil
+		}
+		// The helper failed (and was killed): check in-process, so a sign-in never depends on it.
+	}
 	ok := hash.verify(password)
 	return ok && len(password) <= maxPasswordLen, nil
 }

@@ -28,5 +28,5 @@ func useHashHelper() {
 	if err != nil {
 		return // checks run in-process
 	}
-	directory.UseHashHelper([]string{exe}, nil)
+	directory.UseHashHelper([]string{exe})
 }

@@ -99,7 +99,7 @@ type helperPool struct {
 	argv []string
 	env  []string
 	idle chan *helperProc
-	// failures counts helpers that could not start or answer (each time the hash was done in-process).
+	// failures counts helpers that could not start or answer (each time the hash was done in-process; tests).
 	failures atomic.Int64
 }
 
@@ -115,13 +115,13 @@ var helpers atomic.Pointer[helperPool]
 var useHelperOnce sync.Once
 
 // UseHashHelper makes every NewHasher(0) hasher of this process compute in helper processes started as
-// argv with env added and HelperEnv=1 (under `nice -n 19` where nice exists). Only the first call counts.
-func UseHashHelper(argv, env []string) {
+// argv with HelperEnv=1 (under `nice -n 19` where nice exists). Only the first call counts.
+func UseHashHelper(argv []string) {
 	useHelperOnce.Do(func() {
 		if len(argv) == 0 {
 			return
 		}
-		helpers.Store(newHelperPool(argv, env, cap(sharedSlots())))
+		helpers.Store(newHelperPool(argv, nil, cap(sharedSlots())))
 	})
 }
 
@@ -131,14 +131,6 @@ func newHelperPool(argv, env []string, slots int) *helperPool {
 	}
 	env = append(append(os.Environ(), env...), HelperEnv+"=1", "GOMAXPROCS=1")
 	return &helperPool{argv: argv, env: env, idle: make(chan *helperProc, slots)}
-}
-
-// HashHelperFailures is how many times a hash fell back to in-process work because a helper failed.
-func HashHelperFailures() int64 {
-	if p := helpers.Load(); p != nil {
-		return p.failures.Load()
-	}
-	return 0
 }
 
 // do sends req to an idle helper (starting one if none is idle) and returns its answer.

@@ -120,13 +120,6 @@ func (c *sessionCache) load(ctx context.Context, id [32]byte, now time.Time,
 	return f.s, f.err
 }
 
-func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
-	sh := c.shard(id)
-	sh.Lock()
-	sh.putLocked(id, s, now)
-	sh.Unlock()
-}
-
 // beginTouch reports whether this request is the one to write id's last-seen; if so it must call endTouch.
 func (c *sessionCache) beginTouch(id [32]byte) bool {
 	sh := c.shard(id)
@@ -201,9 +194,8 @@ func (c *sessionCache) forgetOperator(tenant, user string) {
 // sign out everywhere, the admin API) also drops the local cached copies at once.
 type invalidating struct {
 	store.Store
-	c   *sessionCache
-	t   *tenantCache
-	now func() time.Time
+	c *sessionCache
+	t *tenantCache
 }
 
 // PutTenant drops the cached tenant and its cached sessions: a change of the tenant's SSO settings or

@@ -139,44 +139,34 @@ func TestSessionCacheOneReadPerMiss(t *testing.T) {
 // A revocation (forget) that lands while a read is in flight wins: the read's record, fetched before the
 // revocation, is handed to the requests already waiting but is not cached for later ones.
 func TestSessionCacheForgetDuringReadIsNotCached(t *testing.T) {
-	c := newSessionCache()
 	now := time.Unix(1_800_000_000, 0)
 	id := [32]byte{10}
-	started, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error)
-	go func() {
-		_, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
-			close(started)
-			<-release
-			return sessionForTest(), nil
-		})
-		done <- err
-	}()
-	<-started
-	c.forget(id[:])
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.get(id, now); ok {
-		t.Fatal("a record read before a revocation was cached after it")
-	}
-	// The operator-wide forget (sign out everywhere, reset) does the same.
-	started, release = make(chan struct{}), make(chan struct{})
-	go func() {
-		_, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
-			close(started)
-			<-release
-			return sessionForTest(), nil
-		})
-		done <- err
-	}()
-	<-started
-	c.forgetOperator("acme", "op_1")
-	close(release)
-	<-done
-	if _, ok := c.get(id, now); ok {
-		t.Fatal("cached after forgetOperator")
+	for name, revoke := range map[string]func(c *sessionCache){
+		"logout (forget)": func(c *sessionCache) { c.forget(id[:]) },
+		// The operator-wide forget (sign out everywhere, reset) does the same.
+		"sign out everywhere (forgetOperator)": func(c *sessionCache) { c.forgetOperator("acme", "op_1") },
+		"tenant change (forgetTenant)":         func(c *sessionCache) { c.forgetTenant("acme") },
+	} {
+		c := newSessionCache()
+		started, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error)
+		go func() {
+			_, err := c.load(context.Background(), id, now, func(context.Context) (session.Session, error) {
+				close(started)
+				<-release
+				return sessionForTest(), nil
+			})
+			done <- err
+		}()
+		<-started
+		revoke(c)
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := c.get(id, now); ok {
+			t.Fatalf("%s: a record read before the revocation was cached after it", name)
+		}
 	}
 }
 
@@ -247,7 +237,7 @@ func TestInvalidatingUpdateSession(t *testing.T) {
 			during()
 		}
 		return nil
-	}}, c: c, now: func() time.Time { return now }}
+	}}, c: c}
 	s := sessionForTest()
 	c.put(id, s, now)
 	during = func() {
@@ -288,3 +278,11 @@ type updateHook struct {
 }
 
 func (u updateHook) UpdateSession(context.Context, []byte, session.Session) error { return u.fn() }
+
+// put caches s as a store read at now would (tests only; the gateway fills the cache through load).
+func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
+	sh := c.shard(id)
+	sh.Lock()
+	sh.putLocked(id, s, now)
+	sh.Unlock()
+}

@@ -179,42 +179,7 @@ func (g *Gateway) sameOrigin(r *http.Request) bool {
 }
 
 // stripGatewayCookies removes only the gateway's cookies from the proxied request, keeping the app's own.
-// It runs on every authenticated request, so it scans in place and rebuilds the header only when there is
-// something to remove.
-func stripGatewayCookies(r *http.Request) {
-	lines := r.Header["Cookie"]
-	found := false
-	for _, line := range lines {
-		for rest := line; rest != "" && !found; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			found = isGatewayCookie(part)
-		}
-	}
-	if !found {
-		return
-	}
-	var b strings.Builder
-	for _, line := range lines {
-		for rest := line; rest != ""; {
-			var part string
-			part, rest, _ = strings.Cut(rest, ";")
-			p := strings.TrimSpace(part)
-			if p == "" || isGatewayCookie(p) {
-				continue
-			}
-			if b.Len() > 0 {
-				b.WriteString("; ")
-			}
-			b.WriteString(p)
-		}
-	}
-	if b.Len() == 0 {
-		delete(r.Header, "Cookie")
-		return
-	}
-	r.Header["Cookie"] = []string{b.String()}
-}
+func stripGatewayCookies(r *http.Request) { filterHeaderList(r.Header, "Cookie", ";", isGatewayCookie) }
 
 // isGatewayCookie reports whether one "name=value" pair of a Cookie header is one of the gateway's cookies.
 func isGatewayCookie(pair string) bool {

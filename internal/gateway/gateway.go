@@ -164,7 +164,7 @@ func (g *Gateway) backend(ctx context.Context) (store.Store, *assertion.Signer, 
 		if err != nil {
 			return nil, nil, fmt.Errorf("%w: opening: %v", errStoreUnavailable, err)
 		}
-		g.st = invalidating{Store: st, c: g.sessions, t: g.tenants, now: g.now}
+		g.st = invalidating{Store: st, c: g.sessions, t: g.tenants}
 	}
 	if err := g.bootstrap(ctx, g.st); err != nil {
 		return nil, nil, fmt.Errorf("%w: bootstrap: %v", errStoreUnavailable, err)
@@ -278,36 +278,44 @@ func stripIdentityHeaders(h http.Header) {
 // every header its Connection header names (hop-by-hop), so "Connection: X-Vectis-Role" from a client would
 // make Caddy's reverse_proxy delete the identity headers the gateway sets. Other tokens are kept.
 func stripIdentityConnectionTokens(h http.Header) {
-	lines, ok := h["Connection"]
-	if !ok {
-		return
-	}
+	filterHeaderList(h, "Connection", ",", isIdentityHeader)
+}
+
+// filterHeaderList removes the elements drop matches from a list-valued header (elements separated by sep,
+// blanks around each trimmed) and joins what is left with sep and a space. It runs on every request, so when
+// nothing matches it leaves the header as it came, without allocating; when nothing is left it deletes it.
+func filterHeaderList(h http.Header, name, sep string, drop func(string) bool) {
+	lines := h[name]
 	found := false
 	for _, line := range lines {
 		for rest := line; rest != "" && !found; {
-			var tok string
-			tok, rest, _ = strings.Cut(rest, ",")
-			found = isIdentityHeader(tok)
+			var el string
+			el, rest, _ = strings.Cut(rest, sep)
+			found = drop(el)
 		}
 	}
 	if !found {
 		return
 	}
-	var kept []string
+	var b strings.Builder
 	for _, line := range lines {
 		for rest := line; rest != ""; {
-			var tok string
-			tok, rest, _ = strings.Cut(rest, ",")
-			if tok = strings.TrimSpace(tok); tok != "" && !isIdentityHeader(tok) {
-				kept = append(kept, tok)
+			var el string
+			el, rest, _ = strings.Cut(rest, sep)
+			if el = strings.TrimSpace(el); el == "" || drop(el) {
+				continue
 			}
+			if b.Len() > 0 {
+				b.WriteString(sep + " ")
+			}
+			b.WriteString(el)
 		}
 	}
-	if len(kept) == 0 {
-		delete(h, "Connection")
+	if b.Len() == 0 {
+		delete(h, name)
 		return
 	}
-	h["Connection"] = []string{strings.Join(kept, ", ")}
+	h[name] = []string{b.String()}
 }
 
 // isIdentityHeader reports whether name, trimmed of blanks, is "x-vectis" or starts with "x-vectis-", in any

@@ -23,25 +23,8 @@ func TestRevocationReachesOtherReplicaWithinOneSecond(t *testing.T) {
 			b := e.browser()
 			b.enroll("admin@acme.example", "correct horse battery", "/")
 
-			// Replica 2: its own gateway (own cache) over the same store and clock.
-			g2, err := New(e.g.cfg, func(context.Context) (store.Store, error) { return e.st, nil }, Options{Now: e.clk.Now, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = g2.Handle(w, r, e.up.next) }))
-			defer srv2.Close()
-			get := func() int {
-				req, _ := http.NewRequest("GET", srv2.URL+"/x", nil)
-				for _, c := range b.c.Jar.Cookies(mustURL(e.srv.URL)) {
-					req.AddCookie(c)
-				}
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res.Body.Close()
-				return res.StatusCode
-			}
+			replica2 := e.replica(t)
+			get := func() int { return replica2(b) }
 			if s := get(); s != http.StatusOK {
 				t.Fatalf("replica 2 before revocation: %d", s)
 			}
@@ -285,4 +268,28 @@ func (c *sessionCache) put(id [32]byte, s session.Session, now time.Time) {
 	sh.Lock()
 	sh.putLocked(id, s, now)
 	sh.Unlock()
+}
+
+// replica starts a second gateway over the environment's store and clock — its own caches, as another
+// replica has — and returns a function that sends GET /x there with a browser's cookies and gives the status.
+func (e *env) replica(t *testing.T) func(b *browser) int {
+	t.Helper()
+	g2, err := New(e.g.cfg, func(context.Context) (store.Store, error) { return e.st, nil }, Options{Now: e.clk.Now, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = g2.Handle(w, r, e.up.next) }))
+	t.Cleanup(srv2.Close)
+	return func(b *browser) int {
+		req, _ := http.NewRequest("GET", srv2.URL+"/x", nil)
+		for _, c := range b.c.Jar.Cookies(mustURL(e.srv.URL)) {
+			req.AddCookie(c)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
 }

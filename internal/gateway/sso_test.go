@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"github.com/vectis/mfa-gateway/internal/directory"
 	"github.com/vectis/mfa-gateway/internal/session"
 	"github.com/vectis/mfa-gateway/internal/sso"
-	"github.com/vectis/mfa-gateway/internal/store"
 )
 
 // idp is a mockoidc server on loopback with a count of the codes brought to its token endpoint.
@@ -536,24 +534,8 @@ func TestSessionsFollowTheTenantsSignInMethod(t *testing.T) {
 	passes := func(b *browser) bool { return b.do("GET", "/x", nil).status == http.StatusOK }
 
 	// Replica 2: its own caches over the same store and clock.
-	g2, err := New(e.g.cfg, func(context.Context) (store.Store, error) { return e.st, nil }, Options{Now: e.clk.Now, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _ = g2.Handle(w, r, e.up.next) }))
-	defer srv2.Close()
-	passes2 := func(b *browser) bool {
-		req, _ := http.NewRequest("GET", srv2.URL+"/x", nil)
-		for _, c := range b.c.Jar.Cookies(mustURL(e.srv.URL)) {
-			req.AddCookie(c)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode == http.StatusOK
-	}
+	replica2 := e.replica(t)
+	passes2 := func(b *browser) bool { return replica2(b) == http.StatusOK }
 
 	// With SSO off, alice (an admin, not break-glass) signs in with her password.
 	if _, err := ops.SetSSOEnabled(ctx, cli, "acme", false); err != nil {
